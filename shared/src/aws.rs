@@ -1,0 +1,26 @@
+//! The DynamoDB client, built once per cold start.
+
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader};
+use aws_sdk_dynamodb::Client;
+
+use crate::config::StoreConfig;
+
+/// Builds the DynamoDB client from the environment (region, credentials, and
+/// `AWS_ENDPOINT_URL_DYNAMODB` for a local server) with the configured timeouts, so a slow or
+/// unreachable DynamoDB turns into a failure answer well before the function's own deadline.
+pub async fn dynamodb_client(config: &StoreConfig) -> Client {
+    dynamodb_client_from(aws_config::defaults(BehaviorVersion::latest()), config).await
+}
+
+/// Builds the DynamoDB client from a given loader (tests point it at their own server) with the
+/// configured timeouts.
+pub async fn dynamodb_client_from(loader: ConfigLoader, config: &StoreConfig) -> Client {
+    let timeouts = TimeoutConfig::builder()
+        .connect_timeout(config.attempt_timeout)
+        .operation_attempt_timeout(config.attempt_timeout)
+        .operation_timeout(config.operation_timeout)
+        .build();
+    let sdk_config = loader.timeout_config(timeouts).load().await;
+    Client::new(&sdk_config)
+}

@@ -1,0 +1,91 @@
+//! The single-table key design (see the README's "Data model").
+//!
+//! Every item has a string partition key `pk` and sort key `sk`. The partition key is a fixed
+//! prefix naming the item type followed by the partner's id. No prefix is a prefix of another, so
+//! whatever characters an id holds, an item of one type can never land on another type's key.
+//! Ids are still bounded and restricted (see [`validate_id`]) before they become part of a key.
+
+/// Partition-key prefix of a Linkbest order push record: `LB#PUSH#<PushId>`.
+pub const LINKBEST_PUSH_PREFIX: &str = "LB#PUSH#";
+/// Partition-key prefix of a Linkbest order (the order view and its settlement changes).
+pub const LINKBEST_ORDER_PREFIX: &str = "LB#ORDER#";
+
+/// Sort key of a Linkbest push record.
+pub const PUSH_SK: &str = "PUSH";
+/// Sort key of an order view item.
+pub const ORDER_SK: &str = "ORDER";
+
+/// All partition-key prefixes in use; a test proves none is a prefix of another.
+pub const ALL_PREFIXES: &[&str] = &[LINKBEST_PUSH_PREFIX, LINKBEST_ORDER_PREFIX];
+
+/// Longest partner id accepted as part of a key.
+pub const MAX_ID_LEN: usize = 128;
+
+/// Why an id cannot become part of a key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdError {
+    #[error("is empty")]
+    Empty,
+    #[error("is longer than {MAX_ID_LEN} bytes")]
+    TooLong,
+    #[error("holds a character outside printable ASCII")]
+    BadCharacter,
+}
+
+/// Checks an id that becomes part of a key: 1 to [`MAX_ID_LEN`] bytes of printable ASCII
+/// (`!` to `~`; no spaces, no control characters, nothing that needs Unicode normalisation).
+pub fn validate_id(id: &str) -> Result<(), IdError> {
+    if id.is_empty() {
+        return Err(IdError::Empty);
+    }
+    if id.len() > MAX_ID_LEN {
+        return Err(IdError::TooLong);
+    }
+    if !id.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(IdError::BadCharacter);
+    }
+    Ok(())
+}
+
+pub fn linkbest_push_pk(push_id: &str) -> String {
+    format!("{LINKBEST_PUSH_PREFIX}{push_id}")
+}
+
+pub fn linkbest_order_pk(order_sn: &str) -> String {
+    format!("{LINKBEST_ORDER_PREFIX}{order_sn}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn no_prefix_is_a_prefix_of_another() {
+        for a in ALL_PREFIXES {
+            for b in ALL_PREFIXES {
+                if a != b {
+                    assert!(!b.starts_with(a), "{a} is a prefix of {b}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn ids_are_bounded_and_printable() {
+        assert_eq!(validate_id(""), Err(IdError::Empty));
+        assert_eq!(validate_id(&"9".repeat(129)), Err(IdError::TooLong));
+        assert!(validate_id(&"9".repeat(128)).is_ok());
+        assert_eq!(validate_id("a b"), Err(IdError::BadCharacter));
+        assert_eq!(validate_id("a\nb"), Err(IdError::BadCharacter));
+        assert_eq!(validate_id("ä"), Err(IdError::BadCharacter));
+        assert!(validate_id("SO-1689644928115784#x").is_ok());
+    }
+
+    #[test]
+    fn a_hostile_id_cannot_reach_another_types_key() {
+        // An order number crafted to look like a push key still lands under the order prefix.
+        let pk = linkbest_order_pk("PUSH#1");
+        assert_ne!(pk, linkbest_push_pk("1"));
+        assert!(pk.starts_with(LINKBEST_ORDER_PREFIX));
+    }
+}

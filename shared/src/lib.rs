@@ -1,0 +1,12 @@
+//! The library every function of the bundle uses: partner protocols (pure parsing and
+//! signatures), DynamoDB access, configuration and logging.
+
+pub mod aws;
+pub mod config;
+pub mod json;
+pub mod keys;
+pub mod linkbest_push;
+pub mod logging;
+pub mod postback;
+pub mod secret;
+pub mod store;

@@ -1,0 +1,261 @@
+//! The postback function: Linkbest Order Push 2.0 in, `1` / `0` / `-1` out.
+//!
+//! The flow is parse → verify → (test push? answer) → one conditional write → answer. Every
+//! failure is a typed [`PostbackError`], and [`answer_for`] is the one place that turns a result
+//! into the protocol's answer. A push is answered `1` only after DynamoDB confirmed the write.
+
+use std::time::Instant;
+
+use lambda_http::http::{Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use time::OffsetDateTime;
+
+use crate::config::PostbackConfig;
+use crate::linkbest_push::{OrderLink, OrderPush, PushRejection, parse_push, verify_sign};
+use crate::secret::Secret;
+use crate::store::linkbest::{NewPush, PushWrite, ViewWrite};
+use crate::store::{Store, StoreError};
+
+/// Everything that makes a push fail (answer `-1`, Linkbest retries).
+#[derive(Debug, thiserror::Error)]
+pub enum PostbackError {
+    #[error("method {0} is not allowed (Linkbest pushes with POST)")]
+    MethodNotAllowed(String),
+    #[error("body is empty")]
+    EmptyBody,
+    #[error("body of {len} bytes is over the limit of {limit} bytes")]
+    BodyTooLarge { len: usize, limit: usize },
+    #[error("body is not UTF-8")]
+    NotUtf8,
+    #[error(transparent)]
+    Rejected(#[from] PushRejection),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// What a successfully handled push led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PostbackOutcome {
+    /// A new push, stored (and its order view written with it).
+    Stored { view: ViewWrite },
+    /// The PushId was stored before; nothing overwritten.
+    Duplicate {
+        same_content: Option<bool>,
+        view_repaired: bool,
+    },
+    /// The review's test push: verified, answered, never stored.
+    TestPush,
+}
+
+/// The protocol's answer, written as the whole response body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PushAnswer {
+    /// `1`: the order was stored.
+    Stored,
+    /// `0`: received, but it was already stored.
+    AlreadyHad,
+    /// `-1`: not received; Linkbest retries (60 s, 300 s, 600 s, 1800 s).
+    Failed,
+}
+
+impl PushAnswer {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushAnswer::Stored => "1",
+            PushAnswer::AlreadyHad => "0",
+            PushAnswer::Failed => "-1",
+        }
+    }
+}
+
+/// The one mapping from a handled push to the protocol answer.
+///
+/// The review's test push answers `1` ("received"), as the document asks for `0` or `1`.
+pub fn answer_for(result: &Result<PostbackOutcome, PostbackError>) -> PushAnswer {
+    match result {
+        Ok(PostbackOutcome::Stored { .. }) | Ok(PostbackOutcome::TestPush) => PushAnswer::Stored,
+        Ok(PostbackOutcome::Duplicate { .. }) => PushAnswer::AlreadyHad,
+        Err(_) => PushAnswer::Failed,
+    }
+}
+
+/// The postback function's state, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Postback {
+    store: Store,
+    tokens: Vec<Secret>,
+    max_body_bytes: usize,
+}
+
+/// One delivery as the handler saw it, for the log line.
+struct Delivery {
+    push: Option<OrderPush>,
+    result: Result<PostbackOutcome, PostbackError>,
+}
+
+impl Postback {
+    pub fn new(store: Store, config: &PostbackConfig) -> Self {
+        Self {
+            store,
+            tokens: config.tokens.clone(),
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+
+    /// Handles one HTTP request from API Gateway (or a function URL) and logs one line about it.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        let started = Instant::now();
+        let lambda_request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
+        let body: &[u8] = match request.body() {
+            Body::Empty => &[],
+            Body::Text(text) => text.as_bytes(),
+            Body::Binary(bytes) => bytes,
+            _ => &[],
+        };
+        let delivery = self
+            .process(
+                request.method(),
+                body,
+                OffsetDateTime::now_utc(),
+                lambda_request_id.as_deref(),
+            )
+            .await;
+        let answer = answer_for(&delivery.result);
+        log_delivery(&delivery, answer, started, lambda_request_id.as_deref());
+        Response::builder()
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, "text/plain")
+            .body(Body::Text(answer.as_str().to_owned()))
+            .expect("a static response is always valid")
+    }
+
+    /// Handles one request; the result and what was parsed, without logging.
+    async fn process(
+        &self,
+        method: &Method,
+        body: &[u8],
+        received_at: OffsetDateTime,
+        lambda_request_id: Option<&str>,
+    ) -> Delivery {
+        let text = match self.check_request(method, body) {
+            Ok(text) => text,
+            Err(e) => {
+                return Delivery {
+                    push: None,
+                    result: Err(e),
+                };
+            }
+        };
+        let push = match parse_push(text) {
+            Ok(push) => push,
+            Err(e) => {
+                return Delivery {
+                    push: None,
+                    result: Err(e.into()),
+                };
+            }
+        };
+        let result = self.accept(&push, text, received_at, lambda_request_id).await;
+        Delivery {
+            push: Some(push),
+            result,
+        }
+    }
+
+    fn check_request<'b>(&self, method: &Method, body: &'b [u8]) -> Result<&'b str, PostbackError> {
+        if method != Method::POST {
+            return Err(PostbackError::MethodNotAllowed(method.to_string()));
+        }
+        if body.len() > self.max_body_bytes {
+            return Err(PostbackError::BodyTooLarge {
+                len: body.len(),
+                limit: self.max_body_bytes,
+            });
+        }
+        if body.iter().all(u8::is_ascii_whitespace) {
+            return Err(PostbackError::EmptyBody);
+        }
+        std::str::from_utf8(body).map_err(|_| PostbackError::NotUtf8)
+    }
+
+    async fn accept(
+        &self,
+        push: &OrderPush,
+        raw_body: &str,
+        received_at: OffsetDateTime,
+        lambda_request_id: Option<&str>,
+    ) -> Result<PostbackOutcome, PostbackError> {
+        verify_sign(push, &self.tokens)?;
+        if push.is_test_push() {
+            return Ok(PostbackOutcome::TestPush);
+        }
+        let new = NewPush {
+            push,
+            raw_body,
+            received_at,
+            lambda_request_id,
+        };
+        Ok(match self.store.store_linkbest_push(&new).await? {
+            PushWrite::Created { view } => PostbackOutcome::Stored { view },
+            PushWrite::Duplicate {
+                same_content,
+                view_repaired,
+            } => PostbackOutcome::Duplicate {
+                same_content,
+                view_repaired,
+            },
+        })
+    }
+}
+
+fn log_delivery(delivery: &Delivery, answer: PushAnswer, started: Instant, lambda_request_id: Option<&str>) {
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let push = delivery.push.as_ref();
+    let push_id = push.map(|p| p.push_id.as_str());
+    let event_type = push.map(|p| p.event_type.as_str());
+    let order_sn = push.and_then(|p| match &p.order {
+        OrderLink::Order(o) => Some(o.order_sn.as_str()),
+        _ => None,
+    });
+    let order_problem = push.and_then(|p| match &p.order {
+        OrderLink::Unusable(why) => Some(why.as_str()),
+        _ => None,
+    });
+    let answer = answer.as_str();
+    match &delivery.result {
+        Ok(PostbackOutcome::Stored { view }) => tracing::info!(
+            target: "postback", outcome = "stored", answer, push_id, event_type, order_sn,
+            view = ?view, order_problem, latency_ms, lambda_request_id, "push stored"
+        ),
+        Ok(PostbackOutcome::Duplicate {
+            same_content: Some(false),
+            ..
+        }) => tracing::warn!(
+            target: "postback", outcome = "duplicate", answer, push_id, event_type, order_sn,
+            content_differs = true, latency_ms, lambda_request_id,
+            "push id already stored with different content (possible replay or partner bug); kept the first"
+        ),
+        Ok(PostbackOutcome::Duplicate {
+            same_content,
+            view_repaired,
+        }) => tracing::info!(
+            target: "postback", outcome = "duplicate", answer, push_id, event_type, order_sn,
+            content_compared = same_content.is_some(), view_repaired, latency_ms, lambda_request_id,
+            "push already stored"
+        ),
+        Ok(PostbackOutcome::TestPush) => tracing::info!(
+            target: "postback", outcome = "test_push", answer, push_id, event_type, latency_ms,
+            lambda_request_id, "review test push answered, nothing stored"
+        ),
+        Err(PostbackError::Store(e)) => tracing::error!(
+            target: "postback", outcome = "store_failed", answer, push_id, event_type, order_sn,
+            error = %e, error_code = e.code(), latency_ms, lambda_request_id,
+            "push not stored; Linkbest will retry"
+        ),
+        Err(e) => tracing::warn!(
+            target: "postback", outcome = "rejected", answer, push_id, event_type,
+            reason = %e, test_push = push.map(OrderPush::is_test_push), latency_ms, lambda_request_id,
+            "push refused"
+        ),
+    }
+}

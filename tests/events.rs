@@ -1,0 +1,58 @@
+//! Every sample event in `events/` is a valid API Gateway HTTP API (v2) event that the real
+//! handler answers as documented in `events/README.md`, replayed in file-name order as `make run`
+//! replays them.
+
+use std::collections::BTreeMap;
+
+use shared::config::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
+use shared::postback::Postback;
+use shared::secret::parse_secret_list;
+use shared::store::Store;
+use testkit::{TestTable, body_text, local_setting, workspace_root};
+
+/// The answer each postback sample event must get, replayed in this order.
+const POSTBACK_EXPECTED: &[(&str, &str)] = &[
+    ("postback-1-new-push.json", "1"),
+    ("postback-2-duplicate.json", "0"),
+    ("postback-3-review-test-push.json", "1"),
+    ("postback-4-bad-signature.json", "-1"),
+];
+
+fn event_files(prefix: &str) -> BTreeMap<String, String> {
+    std::fs::read_dir(workspace_root().join("events"))
+        .expect("events/ exists")
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .filter_map(|p| {
+            let name = p.file_name()?.to_str()?.to_owned();
+            name.starts_with(prefix)
+                .then(|| (name, std::fs::read_to_string(&p).expect("readable")))
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn postback_sample_events_get_their_documented_answers() {
+    let files = event_files("postback-");
+    let listed: Vec<&str> = POSTBACK_EXPECTED.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        files.keys().map(String::as_str).collect::<Vec<_>>(),
+        listed,
+        "every event has an expectation"
+    );
+
+    let table = TestTable::create().await;
+    let config = PostbackConfig {
+        store: table.store_config(),
+        tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")),
+        max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+    };
+    let postback = Postback::new(Store::from_config(table.client.clone(), &config.store), &config);
+    for (file, expected) in POSTBACK_EXPECTED {
+        let request = lambda_http::request::from_str(&files[*file])
+            .unwrap_or_else(|e| panic!("{file} is not an API Gateway v2 event: {e}"));
+        let response = postback.handle(request).await;
+        assert_eq!(body_text(&response), *expected, "{file}");
+    }
+    assert_eq!(table.scan().await.len(), 2, "one push and its order view");
+}

@@ -1,0 +1,434 @@
+//! The postback function end to end: real handler, real DynamoDB-compatible server.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lambda_http::http::header;
+use shared::config::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
+use shared::keys::{ORDER_SK, PUSH_SK, linkbest_order_pk, linkbest_push_pk};
+use shared::linkbest_push::sign_hex;
+use shared::postback::Postback;
+use shared::secret::{Secret, parse_secret_list};
+use shared::store::Store;
+use testkit::{TestTable, attr_n, attr_s, body_text, http_request, local_setting, unreachable_client};
+
+fn tokens() -> Vec<Secret> {
+    parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"))
+}
+
+fn token() -> String {
+    tokens()[0].expose().to_owned()
+}
+
+fn config(table: &TestTable) -> PostbackConfig {
+    PostbackConfig {
+        store: table.store_config(),
+        tokens: tokens(),
+        max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+    }
+}
+
+async fn postback(table: &TestTable) -> Postback {
+    let config = config(table);
+    Postback::new(Store::from_config(table.client.clone(), &config.store), &config)
+}
+
+/// A push body signed with `token`, exactly as Linkbest sends it.
+fn signed_push(token: &str, push_id: u64, event_type: &str, create_time: u64, data: &str) -> String {
+    let sign = sign_hex(token, event_type, &push_id.to_string(), &create_time.to_string());
+    format!(
+        r#"{{"PushId":{push_id},"EventType":"{event_type}","CreateTime":{create_time},"Sign":"{sign}","Data":{data}}}"#
+    )
+}
+
+fn order_data(order_sn: &str, status: i32, price: &str) -> String {
+    format!(
+        r#"{{"OrderSn":"{order_sn}","Status":{status},"OrdersPrice":{price},"SiterCommission":"1.25","Currency":"CNY"}}"#
+    )
+}
+
+async fn deliver(postback: &Postback, body: &str) -> String {
+    let response = postback.handle(http_request("POST", body)).await;
+    assert_eq!(response.status(), 200, "the protocol always answers HTTP 200");
+    assert_eq!(response.headers()[header::CONTENT_TYPE], "text/plain");
+    body_text(&response)
+}
+
+#[tokio::test]
+async fn a_new_push_is_stored_with_its_raw_body_and_answered_1() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let data = order_data("SO-1001", 0, "129.90");
+    let body = signed_push(&token(), 5001, "order.created", 1_747_642_090, &data);
+
+    assert_eq!(deliver(&pb, &body).await, "1");
+
+    let item = table
+        .get(&linkbest_push_pk("5001"), PUSH_SK)
+        .await
+        .expect("push stored");
+    assert_eq!(attr_s(&item, "push_id"), Some("5001"));
+    assert_eq!(attr_s(&item, "event_type"), Some("order.created"));
+    assert_eq!(attr_n(&item, "create_time"), Some("1747642090"));
+    assert_eq!(
+        attr_s(&item, "data"),
+        Some(data.as_str()),
+        "Data kept exactly as received"
+    );
+    assert_eq!(attr_s(&item, "raw_body"), Some(body.as_str()));
+    assert_eq!(attr_s(&item, "order_sn"), Some("SO-1001"));
+    assert!(attr_s(&item, "received_at").is_some_and(|t| t.ends_with('Z')));
+
+    let view = table
+        .get(&linkbest_order_pk("SO-1001"), ORDER_SK)
+        .await
+        .expect("order view");
+    assert_eq!(
+        attr_s(&view, "orders_price"),
+        Some("129.90"),
+        "money kept as exact text"
+    );
+    assert_eq!(attr_s(&view, "status"), Some("0"));
+    assert_eq!(attr_s(&view, "last_push_id"), Some("5001"));
+    assert_eq!(table.scan().await.len(), 2);
+}
+
+#[tokio::test]
+async fn the_same_push_again_is_answered_0_and_changes_nothing() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let body = signed_push(
+        &token(),
+        5002,
+        "order.created",
+        1_747_642_090,
+        &order_data("SO-2", 0, "10.00"),
+    );
+    assert_eq!(deliver(&pb, &body).await, "1");
+    let before = table.scan().await;
+
+    assert_eq!(deliver(&pb, &body).await, "0");
+    assert_eq!(deliver(&pb, &body).await, "0");
+
+    let mut after = table.scan().await;
+    let mut before = before;
+    let key = |i: &testkit::Item| format!("{:?}", i.get("pk"));
+    before.sort_by_key(key);
+    after.sort_by_key(key);
+    assert_eq!(before, after, "a duplicate changes nothing");
+}
+
+#[tokio::test]
+async fn a_replayed_push_id_with_other_content_keeps_the_first() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let first = signed_push(
+        &token(),
+        5003,
+        "order.created",
+        100,
+        &order_data("SO-3", 0, "10.00"),
+    );
+    let forged = signed_push(
+        &token(),
+        5003,
+        "order.settled",
+        200,
+        &order_data("SO-3", 2, "99999.00"),
+    );
+    assert_eq!(deliver(&pb, &first).await, "1");
+    assert_eq!(deliver(&pb, &forged).await, "0");
+
+    let item = table.get(&linkbest_push_pk("5003"), PUSH_SK).await.unwrap();
+    assert_eq!(attr_s(&item, "raw_body"), Some(first.as_str()));
+    let view = table.get(&linkbest_order_pk("SO-3"), ORDER_SK).await.unwrap();
+    assert_eq!(attr_s(&view, "orders_price"), Some("10.00"));
+    assert_eq!(attr_s(&view, "last_event_type"), Some("order.created"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn fifty_concurrent_deliveries_of_one_push_store_it_once() {
+    let table = TestTable::create().await;
+    let pb = Arc::new(postback(&table).await);
+    let body = Arc::new(signed_push(
+        &token(),
+        5004,
+        "order.created",
+        1_747_642_090,
+        &order_data("SO-4", 0, "5.00"),
+    ));
+
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let pb = Arc::clone(&pb);
+            let body = Arc::clone(&body);
+            tokio::spawn(async move { deliver(&pb, &body).await })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+
+    assert_eq!(
+        answers.iter().filter(|a| *a == "1").count(),
+        1,
+        "answers: {answers:?}"
+    );
+    assert_eq!(
+        answers.iter().filter(|a| *a == "0").count(),
+        49,
+        "answers: {answers:?}"
+    );
+    let items = table.scan().await;
+    let pushes = items
+        .iter()
+        .filter(|i| attr_s(i, "item_type") == Some("linkbest_push"))
+        .count();
+    assert_eq!(pushes, 1);
+    assert_eq!(items.len(), 2, "one push and one order view");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn concurrent_different_pushes_of_one_order_are_all_stored_and_the_view_ends_at_the_newest() {
+    let table = TestTable::create().await;
+    let pb = Arc::new(postback(&table).await);
+    let tasks: Vec<_> = (0..20u64)
+        .map(|i| {
+            let pb = Arc::clone(&pb);
+            let body = signed_push(
+                &token(),
+                6000 + i,
+                "order.update",
+                1_000 + i,
+                &order_data("SO-5", i as i32, "1.00"),
+            );
+            tokio::spawn(async move { deliver(&pb, &body).await })
+        })
+        .collect();
+    for task in tasks {
+        assert_eq!(task.await.unwrap(), "1");
+    }
+    let items = table.scan().await;
+    assert_eq!(
+        items
+            .iter()
+            .filter(|i| attr_s(i, "item_type") == Some("linkbest_push"))
+            .count(),
+        20
+    );
+    let view = table.get(&linkbest_order_pk("SO-5"), ORDER_SK).await.unwrap();
+    assert_eq!(attr_s(&view, "last_push_id"), Some("6019"));
+    assert_eq!(attr_s(&view, "status"), Some("19"));
+}
+
+#[tokio::test]
+async fn out_of_order_status_pushes_leave_the_view_at_the_newest() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let created = signed_push(
+        &token(),
+        7001,
+        "order.created",
+        1_000,
+        &order_data("SO-6", 0, "50.00"),
+    );
+    let confirmed = signed_push(
+        &token(),
+        7002,
+        "order.confirmed",
+        2_000,
+        &order_data("SO-6", 1, "48.00"),
+    );
+    let settled = signed_push(
+        &token(),
+        7003,
+        "order.settled",
+        3_000,
+        &order_data("SO-6", 2, "48.00"),
+    );
+
+    // Settled arrives first, then a retried "created", then "confirmed".
+    assert_eq!(deliver(&pb, &settled).await, "1");
+    assert_eq!(deliver(&pb, &created).await, "1");
+    assert_eq!(deliver(&pb, &confirmed).await, "1");
+
+    let view = table.get(&linkbest_order_pk("SO-6"), ORDER_SK).await.unwrap();
+    assert_eq!(attr_s(&view, "last_event_type"), Some("order.settled"));
+    assert_eq!(attr_s(&view, "status"), Some("2"));
+    assert_eq!(attr_s(&view, "last_push_id"), Some("7003"));
+    // Every push is stored even though only the newest shapes the view.
+    for id in ["7001", "7002", "7003"] {
+        assert!(
+            table.get(&linkbest_push_pk(id), PUSH_SK).await.is_some(),
+            "push {id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn equal_create_times_are_ordered_by_push_id() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let later = signed_push(&token(), 10, "b", 5_000, &order_data("SO-7", 2, "1.00"));
+    let earlier = signed_push(&token(), 9, "a", 5_000, &order_data("SO-7", 1, "1.00"));
+    assert_eq!(deliver(&pb, &later).await, "1");
+    assert_eq!(deliver(&pb, &earlier).await, "1");
+    let view = table.get(&linkbest_order_pk("SO-7"), ORDER_SK).await.unwrap();
+    assert_eq!(attr_s(&view, "last_push_id"), Some("10"));
+}
+
+#[tokio::test]
+async fn a_retry_repairs_a_view_that_is_behind_its_stored_push() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let body = signed_push(
+        &token(),
+        8001,
+        "order.created",
+        1_000,
+        &order_data("SO-8", 0, "7.00"),
+    );
+    assert_eq!(deliver(&pb, &body).await, "1");
+    // The view goes missing (an operator deleted it, a restore lost it, …).
+    table.delete(&linkbest_order_pk("SO-8"), ORDER_SK).await;
+
+    assert_eq!(deliver(&pb, &body).await, "0");
+
+    let view = table
+        .get(&linkbest_order_pk("SO-8"), ORDER_SK)
+        .await
+        .expect("view repaired by the retry");
+    assert_eq!(attr_s(&view, "last_push_id"), Some("8001"));
+}
+
+#[tokio::test]
+async fn a_push_signed_with_the_second_token_is_accepted() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let second = tokens()[1].expose().to_owned();
+    let body = signed_push(&second, 8101, "order.created", 1_000, "{}");
+    assert_eq!(deliver(&pb, &body).await, "1");
+}
+
+#[tokio::test]
+async fn bad_signatures_and_wrong_tokens_answer_minus_1_and_store_nothing() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let data = order_data("SO-9", 0, "1.00");
+    let wrong_token = signed_push("not-our-token", 9001, "order.created", 1_000, &data);
+    let good = signed_push(&token(), 9001, "order.created", 1_000, &data);
+    let tampered = good.replace("\"OrdersPrice\":1.00", "\"OrdersPrice\":1000.00");
+    let other_push_id = good.replace("9001", "9002");
+    let no_sign = good.replace("\"Sign\"", "\"Signature\"");
+
+    for body in [wrong_token, other_push_id, no_sign] {
+        assert_eq!(deliver(&pb, &body).await, "-1", "{body}");
+    }
+    // Data is not signed by Linkbest's scheme: tampering with it alone cannot be detected by the
+    // signature, which is why the first stored content always wins (see the replay test).
+    assert_eq!(deliver(&pb, &tampered).await, "1");
+    assert_eq!(
+        table.scan().await.len(),
+        2,
+        "only the validly signed push and its view"
+    );
+}
+
+#[tokio::test]
+async fn the_review_test_push_is_accepted_and_never_stored() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    // The document's test push, signed with our token as Linkbest signs it with the publisher's.
+    let sign = sign_hex(&token(), "", "0", "1747642090");
+    for body in [
+        format!(r#"{{"PushId":0,"EventType":"","CreateTime":1747642090,"Sign":"{sign}","Data":0}}"#),
+        format!(r#"{{"PushId":"0","EventType":"","CreateTime":"1747642090","Sign":"{sign}","Data":"0"}}"#),
+    ] {
+        assert_eq!(deliver(&pb, &body).await, "1");
+    }
+    // The document's literal example carries a Sign made with another publisher's token.
+    let doc = r#"{"PushId":0,"EventType":"","CreateTime":1747642090,"Sign":"3fa2b1afdcd5ff974d7e79ebd39d9fc8","Data":0}"#;
+    assert_eq!(deliver(&pb, doc).await, "-1");
+    assert!(
+        table.scan().await.is_empty(),
+        "a test push never becomes an order"
+    );
+}
+
+#[tokio::test]
+async fn malformed_requests_answer_minus_1_and_store_nothing() {
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let good = signed_push(&token(), 9101, "order.created", 1_000, "{}");
+
+    let get = pb.handle(http_request("GET", "")).await;
+    assert_eq!(body_text(&get), "-1");
+    let get_with_body = pb.handle(http_request("GET", good.clone())).await;
+    assert_eq!(body_text(&get_with_body), "-1");
+
+    let oversized = format!(
+        r#"{{"PushId":9102,"EventType":"e","CreateTime":1,"Sign":"x","Data":"{}"}}"#,
+        "a".repeat(DEFAULT_POSTBACK_MAX_BODY_BYTES)
+    );
+    for body in [
+        String::new(),
+        "   ".to_owned(),
+        "not json".to_owned(),
+        "[1,2,3]".to_owned(),
+        good[..good.len() - 1].to_owned(),
+        r#"{"PushId":9103,"EventType":"e","CreateTime":1,"Data":0}"#.to_owned(),
+        oversized,
+    ] {
+        assert_eq!(deliver(&pb, &body).await, "-1", "{}", &body[..body.len().min(80)]);
+    }
+    let binary = lambda_http::http::Request::builder()
+        .method("POST")
+        .body(lambda_http::Body::Binary(vec![0xff, 0xfe, b'{', b'}']))
+        .unwrap();
+    assert_eq!(body_text(&pb.handle(binary).await), "-1");
+    assert!(table.scan().await.is_empty());
+}
+
+#[tokio::test]
+async fn an_unreachable_dynamodb_answers_minus_1() {
+    let table = TestTable::create().await;
+    let mut config = config(&table);
+    config.store.attempt_timeout = Duration::from_millis(300);
+    config.store.operation_timeout = Duration::from_secs(2);
+    let client = unreachable_client(&config.store).await;
+    let pb = Postback::new(Store::from_config(client, &config.store), &config);
+
+    for data in ["{}", &order_data("SO-10", 0, "1.00")] {
+        let body = signed_push(&token(), 9201, "order.created", 1_000, data);
+        let started = std::time::Instant::now();
+        assert_eq!(deliver(&pb, &body).await, "-1");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "failed within the SDK timeouts"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_store_error_answers_minus_1_and_the_retry_stores_the_push() {
+    // The table does not exist yet: DynamoDB answers ResourceNotFound, the push answers -1.
+    let table = TestTable::create().await;
+    let mut config = config(&table);
+    config.store.table_name = format!("{}-missing", table.name);
+    let broken = Postback::new(Store::from_config(table.client.clone(), &config.store), &config);
+    let body = signed_push(
+        &token(),
+        9301,
+        "order.created",
+        1_000,
+        &order_data("SO-11", 0, "3.00"),
+    );
+    assert_eq!(deliver(&broken, &body).await, "-1");
+
+    // Linkbest retries against the healthy store: stored once, then duplicates.
+    let pb = postback(&table).await;
+    assert_eq!(deliver(&pb, &body).await, "1");
+    assert_eq!(deliver(&pb, &body).await, "0");
+    assert_eq!(table.scan().await.len(), 2);
+}

@@ -1,0 +1,279 @@
+//! Test kit: a real DynamoDB-compatible server for the integration tests, tables created from
+//! `template.yaml`, and helpers to build requests and read the table back.
+//!
+//! DynamoDB: when `AWS_ENDPOINT_URL_DYNAMODB` is set, the tests use that endpoint (DynamoDB Local,
+//! or a real account with the usual AWS credentials) unchanged. Otherwise they start moto's server
+//! from the project venv on a free loopback port, once per test binary; it stops when the test
+//! process ends. Every test gets its own freshly created table, so no state leaks between tests.
+
+pub mod table_def;
+
+use std::collections::HashMap;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use aws_config::{BehaviorVersion, Region};
+use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::config::Credentials;
+use aws_sdk_dynamodb::types::AttributeValue;
+use lambda_http::Body;
+use shared::config::StoreConfig;
+
+pub type Item = HashMap<String, AttributeValue>;
+
+/// The workspace root (where `template.yaml` and `local.env` are).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ sits in the workspace")
+        .to_path_buf()
+}
+
+/// The committed local development settings (`local.env`).
+pub fn local_env() -> &'static HashMap<String, String> {
+    static ENV: OnceLock<HashMap<String, String>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let text =
+            std::fs::read_to_string(workspace_root().join("local.env")).expect("local.env is readable");
+        text.lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect()
+    })
+}
+
+/// One value of `local.env`.
+pub fn local_setting(name: &str) -> String {
+    local_env()
+        .get(name)
+        .unwrap_or_else(|| panic!("local.env has no {name}"))
+        .clone()
+}
+
+/// Where the tests' DynamoDB is.
+#[derive(Debug, Clone)]
+pub enum Backend {
+    /// The moto server this test binary started.
+    Moto { endpoint: String },
+    /// The endpoint in `AWS_ENDPOINT_URL_DYNAMODB`, with credentials from the environment.
+    External,
+}
+
+/// The backend of this test run (starting moto the first time it is asked for).
+pub fn backend() -> &'static Backend {
+    static BACKEND: OnceLock<Backend> = OnceLock::new();
+    BACKEND.get_or_init(|| match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+        Ok(endpoint) if !endpoint.trim().is_empty() => Backend::External,
+        _ => Backend::Moto {
+            endpoint: start_moto(),
+        },
+    })
+}
+
+fn start_moto() -> String {
+    let root = workspace_root();
+    let python = std::env::var_os("PARTNER_INGEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root.join(".venv/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: run `make test` (it creates the venv with moto), or set AWS_ENDPOINT_URL_DYNAMODB",
+        python.display()
+    );
+    let mut child = Command::new(&python)
+        .arg(root.join("scripts/local_dynamodb.py"))
+        .args(["--port", "0", "--stdin-eof"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto server starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout is piped"))
+        .read_line(&mut line)
+        .expect("moto server prints its endpoint");
+    let endpoint = line.trim().to_owned();
+    assert!(
+        endpoint.starts_with("http://"),
+        "moto server did not start: {line:?}"
+    );
+    // The child keeps running with its stdin pipe open until this process exits; then the pipe
+    // closes and the server stops itself.
+    Box::leak(Box::new(child));
+    endpoint
+}
+
+/// The store settings the tests use: the table, and timeouts short enough to keep failing tests fast.
+pub fn store_config(table: &str) -> StoreConfig {
+    StoreConfig {
+        table_name: table.to_owned(),
+        record_ttl_days: 0,
+        attempt_timeout: Duration::from_secs(5),
+        operation_timeout: Duration::from_secs(15),
+    }
+}
+
+/// A DynamoDB client for the test backend, built like the functions build theirs.
+pub async fn client() -> Client {
+    client_for(&store_config("unused")).await
+}
+
+/// A DynamoDB client for the test backend with the given timeouts.
+pub async fn client_for(config: &StoreConfig) -> Client {
+    let loader = match backend() {
+        Backend::Moto { endpoint } => aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("local", "local", None, None, "testkit"))
+            .endpoint_url(endpoint),
+        Backend::External => {
+            let loader = aws_config::defaults(BehaviorVersion::latest());
+            if std::env::var_os("AWS_REGION").is_none() && std::env::var_os("AWS_DEFAULT_REGION").is_none() {
+                loader.region(Region::new("us-east-1"))
+            } else {
+                loader
+            }
+        }
+    };
+    shared::aws::dynamodb_client_from(loader, config).await
+}
+
+/// A client whose endpoint accepts no connections: DynamoDB "unreachable".
+pub async fn unreachable_client(config: &StoreConfig) -> Client {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    drop(listener);
+    let loader = aws_config::defaults(BehaviorVersion::latest())
+        .region(Region::new("us-east-1"))
+        .credentials_provider(Credentials::new("local", "local", None, None, "testkit"))
+        .endpoint_url(format!("http://127.0.0.1:{port}"));
+    shared::aws::dynamodb_client_from(loader, config).await
+}
+
+/// A freshly created table of its own for one test.
+pub struct TestTable {
+    pub name: String,
+    pub client: Client,
+}
+
+impl TestTable {
+    /// Creates a table with a unique name from the definition in `template.yaml`.
+    pub async fn create() -> Self {
+        let client = client().await;
+        let name = format!("test-{}-{:016x}", std::process::id(), fastrand::u64(..));
+        table_def::create_table(&client, &name)
+            .await
+            .unwrap_or_else(|e| panic!("creating table {name}: {e}"));
+        Self { name, client }
+    }
+
+    pub fn store_config(&self) -> StoreConfig {
+        store_config(&self.name)
+    }
+
+    /// Every item of the table (consistent read).
+    pub async fn scan(&self) -> Vec<Item> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .scan()
+                .table_name(&self.name)
+                .consistent_read(true)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .expect("scan");
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return items,
+            }
+        }
+    }
+
+    /// One item by key (consistent read).
+    pub async fn get(&self, pk: &str, sk: &str) -> Option<Item> {
+        self.client
+            .get_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("get_item")
+            .item
+    }
+
+    pub async fn delete(&self, pk: &str, sk: &str) {
+        self.client
+            .delete_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S(sk.to_owned()))
+            .send()
+            .await
+            .expect("delete_item");
+    }
+}
+
+impl Drop for TestTable {
+    /// Tables on an external endpoint (possibly a real account) are deleted; moto's vanish with it.
+    fn drop(&mut self) {
+        if !matches!(backend(), Backend::External) {
+            return;
+        }
+        let name = self.name.clone();
+        let _ = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+                return;
+            };
+            rt.block_on(async {
+                let _ = client().await.delete_table().table_name(name).send().await;
+            });
+        })
+        .join();
+    }
+}
+
+/// A string attribute of an item.
+pub fn attr_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+/// A number attribute of an item, as its text.
+pub fn attr_n<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
+    item.get(name).and_then(|v| v.as_n().ok()).map(String::as_str)
+}
+
+/// An HTTP request as API Gateway hands it to a function.
+pub fn http_request(method: &str, body: impl Into<String>) -> lambda_http::Request {
+    let body: String = body.into();
+    let body = if body.is_empty() {
+        Body::Empty
+    } else {
+        Body::Text(body)
+    };
+    lambda_http::http::Request::builder()
+        .method(method)
+        .uri("https://example.execute-api.us-east-1.amazonaws.com/linkbest/postback")
+        .header("content-type", "application/json")
+        .body(body)
+        .expect("valid request")
+}
+
+/// The body of a response as text.
+pub fn body_text(response: &lambda_http::Response<Body>) -> String {
+    match response.body() {
+        Body::Empty => String::new(),
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        _ => String::new(),
+    }
+}
