@@ -97,12 +97,7 @@ impl OrderPush {
     /// A string that orders pushes of one order: `CreateTime`, ties broken by `PushId`
     /// (numeric ids compare as numbers, other ids after them as text).
     pub fn version(&self) -> String {
-        let id = if is_plain_unsigned_integer(&self.push_id) && self.push_id.len() <= 20 {
-            format!("{:0>20}", self.push_id)
-        } else {
-            format!("~{}", self.push_id)
-        };
-        format!("{:020}#{id}", self.create_time_secs)
+        crate::store::version(self.create_time_secs, &self.push_id)
     }
 }
 

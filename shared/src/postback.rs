@@ -13,8 +13,8 @@ use time::OffsetDateTime;
 use crate::config::PostbackConfig;
 use crate::linkbest_push::{OrderLink, OrderPush, PushRejection, parse_push, verify_sign};
 use crate::secret::Secret;
-use crate::store::linkbest::{NewPush, PushWrite, ViewWrite};
-use crate::store::{Store, StoreError};
+use crate::store::linkbest::NewPush;
+use crate::store::{RecordWrite, Store, StoreError, ViewWrite};
 
 /// Everything that makes a push fail (answer `-1`, Linkbest retries).
 #[derive(Debug, thiserror::Error)]
@@ -196,8 +196,8 @@ impl Postback {
             lambda_request_id,
         };
         Ok(match self.store.store_linkbest_push(&new).await? {
-            PushWrite::Created { view } => PostbackOutcome::Stored { view },
-            PushWrite::Duplicate {
+            RecordWrite::Created { view } => PostbackOutcome::Stored { view },
+            RecordWrite::Duplicate {
                 same_content,
                 view_repaired,
             } => PostbackOutcome::Duplicate {

@@ -11,7 +11,12 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::types::AttributeValue;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -121,35 +126,330 @@ pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
-/// `SET #f0 = :f0, #f1 = :f1, …` over `fields`, with the name and value maps it needs.
-/// Every attribute goes through a placeholder, so reserved words (`status`, …) are harmless.
-pub(crate) struct SetExpression {
+/// An update expression over placeholders: `SET #f0 = :f0, … [REMOVE #r0, …]`, with the name and
+/// value maps it needs. Every attribute goes through a placeholder, so reserved words (`status`, …)
+/// are harmless.
+#[derive(Debug, Clone)]
+pub(crate) struct UpdateExpression {
     pub expression: String,
     pub names: HashMap<String, String>,
     pub values: HashMap<String, AttributeValue>,
 }
 
-impl SetExpression {
-    pub fn new(fields: Vec<(&str, AttributeValue)>) -> Self {
-        let mut parts = Vec::with_capacity(fields.len());
-        let mut names = HashMap::with_capacity(fields.len() + 1);
-        let mut values = HashMap::with_capacity(fields.len() + 1);
-        for (i, (name, value)) in fields.into_iter().enumerate() {
-            parts.push(format!("#f{i} = :f{i}"));
+impl UpdateExpression {
+    pub fn new(set: Vec<(&str, AttributeValue)>, remove: &[&str]) -> Self {
+        let mut names = HashMap::with_capacity(set.len() + remove.len() + 1);
+        let mut values = HashMap::with_capacity(set.len() + 1);
+        let mut sets = Vec::with_capacity(set.len());
+        for (i, (name, value)) in set.into_iter().enumerate() {
+            sets.push(format!("#f{i} = :f{i}"));
             names.insert(format!("#f{i}"), name.to_owned());
             values.insert(format!(":f{i}"), value);
         }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !remove.is_empty() {
+            let removes: Vec<String> = (0..remove.len()).map(|i| format!("#r{i}")).collect();
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+            for (i, name) in remove.iter().enumerate() {
+                names.insert(format!("#r{i}"), (*name).to_owned());
+            }
+        }
         Self {
-            expression: format!("SET {}", parts.join(", ")),
+            expression,
             names,
             values,
         }
     }
+}
 
-    /// Adds a placeholder for a condition: `#name` → `attribute`, `:name` → `value`.
-    pub fn with_condition_operand(mut self, name: &str, attribute: &str, value: AttributeValue) -> Self {
-        self.names.insert(format!("#{name}"), attribute.to_owned());
-        self.values.insert(format!(":{name}"), value);
-        self
+/// A view item that only moves forward: it is updated when it has no `version_attribute` yet or
+/// a smaller one than `version`.
+#[derive(Debug, Clone)]
+pub(crate) struct ForwardUpdate {
+    pub pk: String,
+    pub sk: &'static str,
+    /// The update; it must also set `version_attribute` to `version`.
+    pub update: UpdateExpression,
+    pub version_attribute: &'static str,
+    pub version: String,
+}
+
+impl ForwardUpdate {
+    const CONDITION: &'static str = "attribute_not_exists(#version) OR #version < :version";
+
+    fn parts(&self) -> (String, HashMap<String, String>, HashMap<String, AttributeValue>) {
+        let mut names = self.update.names.clone();
+        let mut values = self.update.values.clone();
+        names.insert("#version".to_owned(), self.version_attribute.to_owned());
+        values.insert(":version".to_owned(), s(&self.version));
+        (self.update.expression.clone(), names, values)
+    }
+
+    fn transaction_update(&self, table: &str, operation: &'static str) -> Result<Update, StoreError> {
+        let (expression, names, values) = self.parts();
+        Update::builder()
+            .table_name(table)
+            .key("pk", s(&self.pk))
+            .key("sk", s(self.sk))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .condition_expression(Self::CONDITION)
+            .build()
+            .map_err(|e| StoreError::Unexpected {
+                operation,
+                detail: e.to_string(),
+            })
+    }
+}
+
+/// What happened to a view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ViewWrite {
+    /// The record names no view to update.
+    NoView,
+    /// The view now reflects this record.
+    Updated,
+    /// The view already reflects a newer record (an out-of-order delivery); left as it was.
+    AlreadyNewer,
+}
+
+/// The result of creating a record once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordWrite {
+    /// DynamoDB confirmed the new record (and its view, in the same transaction).
+    Created { view: ViewWrite },
+    /// A record with this key already exists; nothing was overwritten.
+    Duplicate {
+        /// Whether the stored record says the same thing (`None`: the store did not return it).
+        same_content: Option<bool>,
+        /// The view was behind the stored record and has been brought forward.
+        view_repaired: bool,
+    },
+}
+
+/// Attribute holding a digest of what a record says, to tell a true retry from a replay.
+pub const CONTENT_HASH: &str = "content_hash";
+
+/// How often a write is attempted when DynamoDB reports a transaction conflict (another write to
+/// the same view at the same moment).
+const TRANSACTION_ATTEMPTS: u32 = 4;
+
+impl Store {
+    /// Creates `record` exactly once (`attribute_not_exists(pk)`), together with the forward-only
+    /// `view` update when there is one.
+    ///
+    /// With a view, both go in one `TransactWriteItems`, so the view can never miss a stored
+    /// record and a new record costs one round trip. A record older than the view is stored alone.
+    /// When the record exists already nothing is overwritten; the stored item comes back with the
+    /// failure (`ALL_OLD`, no extra read) and its `content_hash` is compared with `content_hash`.
+    /// If the view turns out to be behind a stored record with the same content (a true retry
+    /// after the view was lost), the view is brought forward; a replay with other content changes
+    /// nothing. Transaction conflicts are retried a few times with jittered backoff.
+    pub(crate) async fn create_once(
+        &self,
+        record: Item,
+        content_hash: &str,
+        view: Option<&ForwardUpdate>,
+    ) -> Result<RecordWrite, StoreError> {
+        const OPERATION: &str = "TransactWriteItems";
+        let Some(view) = view else {
+            return self.put_once(record, content_hash, ViewWrite::NoView).await;
+        };
+        let mut attempt = 1;
+        loop {
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(record.clone()))
+                .condition_expression("attribute_not_exists(pk)")
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(|e| StoreError::Unexpected {
+                    operation: OPERATION,
+                    detail: e.to_string(),
+                })?;
+            let result = self
+                .client
+                .transact_write_items()
+                .transact_items(TransactWriteItem::builder().put(put).build())
+                .transact_items(
+                    TransactWriteItem::builder()
+                        .update(view.transaction_update(&self.table, OPERATION)?)
+                        .build(),
+                )
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => {
+                    return Ok(RecordWrite::Created {
+                        view: ViewWrite::Updated,
+                    });
+                }
+                Err(err) => err,
+            };
+            let reasons: Vec<(String, Option<Item>)> = match err.as_service_error() {
+                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
+                    .cancellation_reasons()
+                    .iter()
+                    .map(|r| (r.code().unwrap_or("None").to_owned(), r.item().cloned()))
+                    .collect(),
+                Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
+                    vec![("TransactionConflict".to_owned(), None)]
+                }
+                _ => return Err(StoreError::sdk(OPERATION, err)),
+            };
+            let codes: Vec<&str> = reasons.iter().map(|(c, _)| c.as_str()).collect();
+            match codes.as_slice() {
+                ["ConditionalCheckFailed", view_code] => {
+                    let same_content = same_content(reasons[0].1.as_ref(), content_hash);
+                    let view_repaired = *view_code == "None"
+                        && same_content == Some(true)
+                        && self.update_forward(view).await? == ViewWrite::Updated;
+                    return Ok(RecordWrite::Duplicate {
+                        same_content,
+                        view_repaired,
+                    });
+                }
+                ["None", "ConditionalCheckFailed"] => {
+                    return self.put_once(record, content_hash, ViewWrite::AlreadyNewer).await;
+                }
+                _ if codes.contains(&"TransactionConflict") && attempt < TRANSACTION_ATTEMPTS => {
+                    tokio::time::sleep(conflict_backoff(attempt)).await;
+                    attempt += 1;
+                }
+                _ if codes.contains(&"TransactionConflict") => {
+                    return Err(StoreError::Conflict {
+                        operation: OPERATION,
+                        attempts: attempt,
+                    });
+                }
+                _ => {
+                    return Err(StoreError::Unexpected {
+                        operation: OPERATION,
+                        detail: format!("cancellation reasons {codes:?}"),
+                    });
+                }
+            }
+        }
+    }
+
+    /// The record alone, created only if its key is new.
+    async fn put_once(
+        &self,
+        record: Item,
+        content_hash: &str,
+        view: ViewWrite,
+    ) -> Result<RecordWrite, StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RecordWrite::Created { view }),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => Ok(RecordWrite::Duplicate {
+                    same_content: same_content(failed.item(), content_hash),
+                    view_repaired: false,
+                }),
+                _ => Err(StoreError::sdk("PutItem", err)),
+            },
+        }
+    }
+
+    /// A forward-only view update on its own.
+    pub(crate) async fn update_forward(&self, view: &ForwardUpdate) -> Result<ViewWrite, StoreError> {
+        let (expression, names, values) = view.parts();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(&view.pk))
+            .key("sk", s(view.sk))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .condition_expression(ForwardUpdate::CONDITION)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(ViewWrite::Updated),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(UpdateItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(ViewWrite::AlreadyNewer)
+            }
+            Err(err) => Err(StoreError::sdk("UpdateItem", err)),
+        }
+    }
+}
+
+fn same_content(stored: Option<&Item>, content_hash: &str) -> Option<bool> {
+    stored
+        .and_then(|item| get_s(item, CONTENT_HASH))
+        .map(|stored| stored == content_hash)
+}
+
+/// 20 ms, 40 ms, 80 ms … plus up to as much again at random, so colliding writers spread out.
+fn conflict_backoff(attempt: u32) -> Duration {
+    let base = 20u64 << attempt.min(6);
+    Duration::from_millis(base + fastrand::u64(0..=base))
+}
+
+/// A version string that orders events by a number first, then an id: the number zero-padded to
+/// 20 digits, then `#`, then the id (plain unsigned integers zero-padded so they compare as
+/// numbers, other ids after all of them, as text).
+pub fn version(number: u64, id: &str) -> String {
+    let id = if crate::json::is_plain_unsigned_integer(id) && id.len() <= 20 {
+        format!("{id:0>20}")
+    } else {
+        format!("~{id}")
+    };
+    format!("{number:020}#{id}")
+}
+
+/// A digest over several parts, each length-prefixed so no two different part lists collide.
+pub fn digest(parts: &[&str]) -> String {
+    use sha2::{Digest, Sha256};
+    let mut hasher = Sha256::new();
+    for part in parts {
+        hasher.update((part.len() as u64).to_be_bytes());
+        hasher.update(part.as_bytes());
+    }
+    hex::encode(hasher.finalize())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_order_by_number_then_id() {
+        assert!(version(100, "9") < version(101, "1"));
+        assert!(version(100, "9") < version(100, "10"));
+        assert!(version(100, "99999") < version(100, "abc"));
+        assert_eq!(version(5, "7"), version(5, "7"));
+    }
+
+    #[test]
+    fn digests_are_length_prefixed() {
+        assert_ne!(digest(&["ab", "c"]), digest(&["a", "bc"]));
+        assert_eq!(digest(&["a", "b"]), digest(&["a", "b"]));
+    }
+
+    #[test]
+    fn update_expressions_use_placeholders_only() {
+        let u = UpdateExpression::new(vec![("status", s("1")), ("order_id", s("2"))], &["queue_pk"]);
+        assert_eq!(u.expression, "SET #f0 = :f0, #f1 = :f1 REMOVE #r0");
+        assert_eq!(u.names["#f0"], "status");
+        assert_eq!(u.names["#r0"], "queue_pk");
+        assert_eq!(u.values.len(), 2);
     }
 }
