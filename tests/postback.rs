@@ -10,6 +10,7 @@ use shared::linkbest_push::sign_hex;
 use shared::postback::Postback;
 use shared::secret::{Secret, parse_secret_list};
 use shared::store::Store;
+use testkit::faults::{FailCalls, Strike, with_fault};
 use testkit::{TestTable, attr_n, attr_s, body_text, http_request, local_setting, unreachable_client};
 
 fn tokens() -> Vec<Secret> {
@@ -431,4 +432,69 @@ async fn a_store_error_answers_minus_1_and_the_retry_stores_the_push() {
     assert_eq!(deliver(&pb, &body).await, "1");
     assert_eq!(deliver(&pb, &body).await, "0");
     assert_eq!(table.scan().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_failed_view_update_answers_minus_1_and_the_retry_completes_it() {
+    let table = TestTable::create().await;
+    let config = config(&table);
+    let fault = FailCalls::new("UpdateItem", Strike::BeforeSending, 1);
+    let faulty = with_fault(&table.client, fault.clone());
+    let pb = Postback::new(Store::from_config(faulty, &config.store), &config);
+    let body = signed_push(
+        &token(),
+        9401,
+        "order.created",
+        1_000,
+        &order_data("SO-12", 0, "8.00"),
+    );
+
+    assert_eq!(
+        deliver(&pb, &body).await,
+        "-1",
+        "the view update failed: not acknowledged"
+    );
+    assert_eq!(fault.injected(), 1);
+    assert!(
+        table.get(&linkbest_push_pk("9401"), PUSH_SK).await.is_some(),
+        "the push itself is kept"
+    );
+    assert!(table.get(&linkbest_order_pk("SO-12"), ORDER_SK).await.is_none());
+
+    // Linkbest's retry: the push is a duplicate, the view is completed, the answer is 0.
+    assert_eq!(deliver(&pb, &body).await, "0");
+    let view = table
+        .get(&linkbest_order_pk("SO-12"), ORDER_SK)
+        .await
+        .expect("view completed");
+    assert_eq!(attr_s(&view, "last_push_id"), Some("9401"));
+    assert_eq!(table.scan().await.len(), 2);
+}
+
+#[tokio::test]
+async fn a_write_whose_answer_is_lost_answers_minus_1_and_the_retry_answers_0() {
+    let table = TestTable::create().await;
+    let config = config(&table);
+    let fault = FailCalls::new("PutItem", Strike::AfterServerAnswered, 1);
+    let faulty = with_fault(&table.client, fault.clone());
+    let pb = Postback::new(Store::from_config(faulty, &config.store), &config);
+    let body = signed_push(
+        &token(),
+        9501,
+        "order.created",
+        1_000,
+        &order_data("SO-13", 0, "8.00"),
+    );
+
+    assert_eq!(deliver(&pb, &body).await, "-1", "no confirmation seen: never 1");
+    assert_eq!(fault.injected(), 1);
+    assert_eq!(deliver(&pb, &body).await, "0");
+    assert_eq!(deliver(&pb, &body).await, "0");
+    let items = table.scan().await;
+    assert_eq!(items.len(), 2, "exactly one push and its view");
+    let view = table
+        .get(&linkbest_order_pk("SO-13"), ORDER_SK)
+        .await
+        .expect("view completed by the retry");
+    assert_eq!(attr_s(&view, "last_push_id"), Some("9501"));
 }

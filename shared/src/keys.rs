@@ -10,13 +10,32 @@ pub const LINKBEST_PUSH_PREFIX: &str = "LB#PUSH#";
 /// Partition-key prefix of a Linkbest order (the order view and its settlement changes).
 pub const LINKBEST_ORDER_PREFIX: &str = "LB#ORDER#";
 
+/// Partition-key prefix of an iGV order status callback record: `IGV#CB#<X-Request-Id>`.
+pub const IGV_CALLBACK_PREFIX: &str = "IGV#CB#";
+/// Partition-key prefix of an iGV order view: `IGV#ORDER#<orderId>`.
+pub const IGV_ORDER_PREFIX: &str = "IGV#ORDER#";
+
 /// Sort key of a Linkbest push record.
 pub const PUSH_SK: &str = "PUSH";
 /// Sort key of an order view item.
 pub const ORDER_SK: &str = "ORDER";
+/// Sort key of an iGV callback record.
+pub const CALLBACK_SK: &str = "CALLBACK";
+
+/// The sparse `queue` index: only items waiting in a work queue carry `queue_pk` / `queue_sk`.
+pub const QUEUE_INDEX: &str = "queue";
+pub const QUEUE_PK: &str = "queue_pk";
+pub const QUEUE_SK: &str = "queue_sk";
+/// The queue of iGV orders awaiting delivery (`sellerOrderStatus` 1), oldest callback first.
+pub const IGV_AWAITING_DELIVERY_QUEUE: &str = "IGV#AWAITING_DELIVERY";
 
 /// All partition-key prefixes in use; a test proves none is a prefix of another.
-pub const ALL_PREFIXES: &[&str] = &[LINKBEST_PUSH_PREFIX, LINKBEST_ORDER_PREFIX];
+pub const ALL_PREFIXES: &[&str] = &[
+    LINKBEST_PUSH_PREFIX,
+    LINKBEST_ORDER_PREFIX,
+    IGV_CALLBACK_PREFIX,
+    IGV_ORDER_PREFIX,
+];
 
 /// Longest partner id accepted as part of a key.
 pub const MAX_ID_LEN: usize = 128;
@@ -53,6 +72,14 @@ pub fn linkbest_push_pk(push_id: &str) -> String {
 
 pub fn linkbest_order_pk(order_sn: &str) -> String {
     format!("{LINKBEST_ORDER_PREFIX}{order_sn}")
+}
+
+pub fn igv_callback_pk(request_id: &str) -> String {
+    format!("{IGV_CALLBACK_PREFIX}{request_id}")
+}
+
+pub fn igv_order_pk(order_id: &str) -> String {
+    format!("{IGV_ORDER_PREFIX}{order_id}")
 }
 
 #[cfg(test)]

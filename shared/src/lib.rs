@@ -2,7 +2,9 @@
 //! signatures), DynamoDB access, configuration and logging.
 
 pub mod aws;
+pub mod callback;
 pub mod config;
+pub mod igv_callback;
 pub mod json;
 pub mod keys;
 pub mod linkbest_push;

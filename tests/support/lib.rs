@@ -6,6 +6,7 @@
 //! from the project venv on a free loopback port, once per test binary; it stops when the test
 //! process ends. Every test gets its own freshly created table, so no state leaks between tests.
 
+pub mod faults;
 pub mod table_def;
 
 use std::collections::HashMap;

@@ -3,6 +3,7 @@
 //! Idempotency is always a conditional write: a record is created with `attribute_not_exists`,
 //! a view only moves forward under a version condition. Nothing here reads before it writes.
 
+pub mod igv;
 pub mod linkbest;
 
 use std::collections::HashMap;
@@ -12,11 +13,8 @@ use std::time::Duration;
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{
-    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
-};
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -41,8 +39,6 @@ pub enum StoreError {
         code: Option<String>,
         detail: String,
     },
-    #[error("DynamoDB {operation}: transaction conflicts persisted after {attempts} attempts")]
-    Conflict { operation: &'static str, attempts: u32 },
     #[error("DynamoDB {operation} answered unexpectedly: {detail}")]
     Unexpected { operation: &'static str, detail: String },
 }
@@ -64,7 +60,6 @@ impl StoreError {
     pub fn code(&self) -> Option<&str> {
         match self {
             StoreError::Sdk { code, .. } => code.as_deref(),
-            StoreError::Conflict { .. } => Some("TransactionConflict"),
             StoreError::Unexpected { .. } => None,
         }
     }
@@ -184,29 +179,12 @@ impl ForwardUpdate {
         values.insert(":version".to_owned(), s(&self.version));
         (self.update.expression.clone(), names, values)
     }
-
-    fn transaction_update(&self, table: &str, operation: &'static str) -> Result<Update, StoreError> {
-        let (expression, names, values) = self.parts();
-        Update::builder()
-            .table_name(table)
-            .key("pk", s(&self.pk))
-            .key("sk", s(self.sk))
-            .update_expression(expression)
-            .set_expression_attribute_names(Some(names))
-            .set_expression_attribute_values(Some(values))
-            .condition_expression(Self::CONDITION)
-            .build()
-            .map_err(|e| StoreError::Unexpected {
-                operation,
-                detail: e.to_string(),
-            })
-    }
 }
 
 /// What happened to a view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ViewWrite {
-    /// The record names no view to update.
+    /// The record has no view to update.
     NoView,
     /// The view now reflects this record.
     Updated,
@@ -217,7 +195,7 @@ pub enum ViewWrite {
 /// The result of creating a record once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordWrite {
-    /// DynamoDB confirmed the new record (and its view, in the same transaction).
+    /// DynamoDB confirmed the new record, then its view update.
     Created { view: ViewWrite },
     /// A record with this key already exists; nothing was overwritten.
     Duplicate {
@@ -231,115 +209,54 @@ pub enum RecordWrite {
 /// Attribute holding a digest of what a record says, to tell a true retry from a replay.
 pub const CONTENT_HASH: &str = "content_hash";
 
-/// How often a write is attempted when DynamoDB reports a transaction conflict (another write to
-/// the same view at the same moment).
-const TRANSACTION_ATTEMPTS: u32 = 4;
+/// The outcome of a conditional create.
+enum PutOnce {
+    Created,
+    Exists { same_content: Option<bool> },
+}
 
 impl Store {
-    /// Creates `record` exactly once (`attribute_not_exists(pk)`), together with the forward-only
-    /// `view` update when there is one.
+    /// Creates `record` exactly once (`attribute_not_exists(pk)`), then brings the forward-only
+    /// `view` up to it when there is one.
     ///
-    /// With a view, both go in one `TransactWriteItems`, so the view can never miss a stored
-    /// record and a new record costs one round trip. A record older than the view is stored alone.
     /// When the record exists already nothing is overwritten; the stored item comes back with the
     /// failure (`ALL_OLD`, no extra read) and its `content_hash` is compared with `content_hash`.
-    /// If the view turns out to be behind a stored record with the same content (a true retry
-    /// after the view was lost), the view is brought forward; a replay with other content changes
-    /// nothing. Transaction conflicts are retried a few times with jittered backoff.
+    /// A duplicate with the same content (a true retry) applies the view update again, which is
+    /// idempotent: it completes a view that an earlier delivery stored the record for but failed
+    /// to update. A replay with other content (or unknown content) changes nothing.
+    ///
+    /// Any error is returned, also after the record was created, so the caller answers failure and
+    /// the partner's retry completes the view.
     pub(crate) async fn create_once(
         &self,
         record: Item,
         content_hash: &str,
         view: Option<&ForwardUpdate>,
     ) -> Result<RecordWrite, StoreError> {
-        const OPERATION: &str = "TransactWriteItems";
-        let Some(view) = view else {
-            return self.put_once(record, content_hash, ViewWrite::NoView).await;
-        };
-        let mut attempt = 1;
-        loop {
-            let put = Put::builder()
-                .table_name(&self.table)
-                .set_item(Some(record.clone()))
-                .condition_expression("attribute_not_exists(pk)")
-                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                .build()
-                .map_err(|e| StoreError::Unexpected {
-                    operation: OPERATION,
-                    detail: e.to_string(),
-                })?;
-            let result = self
-                .client
-                .transact_write_items()
-                .transact_items(TransactWriteItem::builder().put(put).build())
-                .transact_items(
-                    TransactWriteItem::builder()
-                        .update(view.transaction_update(&self.table, OPERATION)?)
-                        .build(),
-                )
-                .send()
-                .await;
-            let err = match result {
-                Ok(_) => {
-                    return Ok(RecordWrite::Created {
-                        view: ViewWrite::Updated,
-                    });
-                }
-                Err(err) => err,
-            };
-            let reasons: Vec<(String, Option<Item>)> = match err.as_service_error() {
-                Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) => cancelled
-                    .cancellation_reasons()
-                    .iter()
-                    .map(|r| (r.code().unwrap_or("None").to_owned(), r.item().cloned()))
-                    .collect(),
-                Some(TransactWriteItemsError::TransactionInProgressException(_)) => {
-                    vec![("TransactionConflict".to_owned(), None)]
-                }
-                _ => return Err(StoreError::sdk(OPERATION, err)),
-            };
-            let codes: Vec<&str> = reasons.iter().map(|(c, _)| c.as_str()).collect();
-            match codes.as_slice() {
-                ["ConditionalCheckFailed", view_code] => {
-                    let same_content = same_content(reasons[0].1.as_ref(), content_hash);
-                    let view_repaired = *view_code == "None"
-                        && same_content == Some(true)
-                        && self.update_forward(view).await? == ViewWrite::Updated;
-                    return Ok(RecordWrite::Duplicate {
-                        same_content,
-                        view_repaired,
-                    });
-                }
-                ["None", "ConditionalCheckFailed"] => {
-                    return self.put_once(record, content_hash, ViewWrite::AlreadyNewer).await;
-                }
-                _ if codes.contains(&"TransactionConflict") && attempt < TRANSACTION_ATTEMPTS => {
-                    tokio::time::sleep(conflict_backoff(attempt)).await;
-                    attempt += 1;
-                }
-                _ if codes.contains(&"TransactionConflict") => {
-                    return Err(StoreError::Conflict {
-                        operation: OPERATION,
-                        attempts: attempt,
-                    });
-                }
-                _ => {
-                    return Err(StoreError::Unexpected {
-                        operation: OPERATION,
-                        detail: format!("cancellation reasons {codes:?}"),
-                    });
-                }
+        match self.put_once(record, content_hash).await? {
+            PutOnce::Created => Ok(RecordWrite::Created {
+                view: match view {
+                    Some(view) => self.update_forward(view).await?,
+                    None => ViewWrite::NoView,
+                },
+            }),
+            PutOnce::Exists { same_content } => {
+                let view_repaired = match view {
+                    Some(view) if same_content == Some(true) => {
+                        self.update_forward(view).await? == ViewWrite::Updated
+                    }
+                    _ => false,
+                };
+                Ok(RecordWrite::Duplicate {
+                    same_content,
+                    view_repaired,
+                })
             }
         }
     }
 
-    /// The record alone, created only if its key is new.
-    async fn put_once(
-        &self,
-        record: Item,
-        content_hash: &str,
-        view: ViewWrite,
-    ) -> Result<RecordWrite, StoreError> {
+    /// The record, created only if its key is new.
+    async fn put_once(&self, record: Item, content_hash: &str) -> Result<PutOnce, StoreError> {
         let result = self
             .client
             .put_item()
@@ -350,11 +267,10 @@ impl Store {
             .send()
             .await;
         match result {
-            Ok(_) => Ok(RecordWrite::Created { view }),
+            Ok(_) => Ok(PutOnce::Created),
             Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => Ok(RecordWrite::Duplicate {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => Ok(PutOnce::Exists {
                     same_content: same_content(failed.item(), content_hash),
-                    view_repaired: false,
                 }),
                 _ => Err(StoreError::sdk("PutItem", err)),
             },
@@ -395,12 +311,6 @@ fn same_content(stored: Option<&Item>, content_hash: &str) -> Option<bool> {
     stored
         .and_then(|item| get_s(item, CONTENT_HASH))
         .map(|stored| stored == content_hash)
-}
-
-/// 20 ms, 40 ms, 80 ms … plus up to as much again at random, so colliding writers spread out.
-fn conflict_backoff(attempt: u32) -> Duration {
-    let base = 20u64 << attempt.min(6);
-    Duration::from_millis(base + fastrand::u64(0..=base))
 }
 
 /// A version string that orders events by a number first, then an id: the number zero-padded to

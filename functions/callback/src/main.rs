@@ -1,0 +1,24 @@
+//! Lambda entry point of the iGV Order Status Callback.
+//!
+//! Builds configuration and the DynamoDB client once per cold start; every request goes to
+//! `shared::callback::Callback::handle`, which answers 200 only after a confirmed write.
+
+use lambda_http::{Error, Request, run, service_fn};
+use shared::callback::Callback;
+use shared::config::CallbackConfig;
+use shared::store::Store;
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::logging::init();
+    let config = CallbackConfig::from_env().inspect_err(|e| {
+        tracing::error!(target: "callback", error = %e, "configuration invalid; refusing to start");
+    })?;
+    let client = shared::aws::dynamodb_client(&config.store).await;
+    let callback = Callback::new(Store::from_config(client, &config.store), &config);
+    let callback = &callback;
+    run(service_fn(move |request: Request| async move {
+        Ok::<_, Error>(callback.handle(request).await)
+    }))
+    .await
+}

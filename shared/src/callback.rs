@@ -1,0 +1,262 @@
+//! The callback function: iGV Order Status Callback in, HTTP status out.
+//!
+//! The flow is method → size → signature headers → HMAC → replay window → body → one conditional
+//! write (plus the forward-only order view) → 200. Every failure is a typed [`CallbackError`];
+//! [`CallbackError::status`] is the one place that turns it into the HTTP answer. The platform
+//! reads only the status code and retries anything but 200.
+
+use std::time::{Duration, Instant};
+
+use lambda_http::http::{HeaderMap, Method, StatusCode, header};
+use lambda_http::{Body, Request, RequestExt, Response};
+use time::OffsetDateTime;
+
+use crate::config::CallbackConfig;
+use crate::igv_callback::{
+    AuthFailure, BodyProblem, CallbackHeaders, StatusCallback, check_window, parse_body, read_headers,
+    verify_signature,
+};
+use crate::secret::Secret;
+use crate::store::igv::NewCallback;
+use crate::store::{RecordWrite, Store, StoreError, ViewWrite};
+
+/// Everything that makes a callback fail (any answer but 200: the platform retries).
+#[derive(Debug, thiserror::Error)]
+pub enum CallbackError {
+    #[error("method {0} is not allowed (the platform POSTs callbacks)")]
+    MethodNotAllowed(String),
+    #[error("body of {len} bytes is over the limit of {limit} bytes")]
+    BodyTooLarge { len: usize, limit: usize },
+    #[error(transparent)]
+    Unauthorized(#[from] AuthFailure),
+    #[error("body is not UTF-8")]
+    NotUtf8,
+    #[error(transparent)]
+    BadBody(#[from] BodyProblem),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl CallbackError {
+    /// The one mapping from a failure to the HTTP answer.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            CallbackError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            CallbackError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            CallbackError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            CallbackError::NotUtf8 | CallbackError::BadBody(_) => StatusCode::BAD_REQUEST,
+            CallbackError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    /// The short word of the JSON answer and the log's `outcome`.
+    fn outcome(&self) -> &'static str {
+        match self {
+            CallbackError::MethodNotAllowed(_) => "method_not_allowed",
+            CallbackError::BodyTooLarge { .. } => "too_large",
+            CallbackError::Unauthorized(_) => "unauthorized",
+            CallbackError::NotUtf8 | CallbackError::BadBody(_) => "bad_request",
+            CallbackError::Store(_) => "store_failed",
+        }
+    }
+}
+
+/// What a successfully handled callback led to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CallbackOutcome {
+    /// A new request id, stored (and the order view brought up to it).
+    Stored { view: ViewWrite },
+    /// The request id was stored before; nothing overwritten.
+    Duplicate {
+        same_content: Option<bool>,
+        view_repaired: bool,
+    },
+}
+
+impl CallbackOutcome {
+    fn outcome(&self) -> &'static str {
+        match self {
+            CallbackOutcome::Stored { .. } => "stored",
+            CallbackOutcome::Duplicate { .. } => "duplicate",
+        }
+    }
+}
+
+/// The HTTP status for a handled callback: 200 only for a confirmed write or a known request id.
+pub fn status_for(result: &Result<CallbackOutcome, CallbackError>) -> StatusCode {
+    match result {
+        Ok(_) => StatusCode::OK,
+        Err(e) => e.status(),
+    }
+}
+
+/// The callback function's state, built once per cold start.
+#[derive(Debug, Clone)]
+pub struct Callback {
+    store: Store,
+    secrets: Vec<Secret>,
+    max_age: Option<Duration>,
+    max_body_bytes: usize,
+}
+
+/// What the handler could read of a delivery, for the log line.
+#[derive(Default)]
+struct Seen {
+    headers: Option<CallbackHeaders>,
+    callback: Option<StatusCallback>,
+}
+
+/// One delivery as the handler saw it.
+struct Delivery {
+    seen: Seen,
+    result: Result<CallbackOutcome, CallbackError>,
+}
+
+impl Callback {
+    pub fn new(store: Store, config: &CallbackConfig) -> Self {
+        Self {
+            store,
+            secrets: config.secrets.clone(),
+            max_age: config.max_age,
+            max_body_bytes: config.max_body_bytes,
+        }
+    }
+
+    /// Handles one HTTP request and logs one line about it.
+    pub async fn handle(&self, request: Request) -> Response<Body> {
+        self.handle_at(request, OffsetDateTime::now_utc()).await
+    }
+
+    /// [`Callback::handle`] with the clock given (tests move it).
+    pub async fn handle_at(&self, request: Request, now: OffsetDateTime) -> Response<Body> {
+        let started = Instant::now();
+        let lambda_request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
+        let body: &[u8] = match request.body() {
+            Body::Text(text) => text.as_bytes(),
+            Body::Binary(bytes) => bytes,
+            _ => &[],
+        };
+        let delivery = self
+            .process(
+                request.method(),
+                request.headers(),
+                body,
+                now,
+                lambda_request_id.as_deref(),
+            )
+            .await;
+        let status = status_for(&delivery.result);
+        log_delivery(&delivery, status, started, lambda_request_id.as_deref());
+        let word = match &delivery.result {
+            Ok(outcome) => outcome.outcome(),
+            Err(e) => e.outcome(),
+        };
+        Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::Text(format!(r#"{{"result":"{word}"}}"#)))
+            .expect("a static response is always valid")
+    }
+
+    async fn process(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: OffsetDateTime,
+        lambda_request_id: Option<&str>,
+    ) -> Delivery {
+        let mut seen = Seen::default();
+        let result = self
+            .accept(method, headers, body, now, lambda_request_id, &mut seen)
+            .await;
+        Delivery { seen, result }
+    }
+
+    async fn accept(
+        &self,
+        method: &Method,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: OffsetDateTime,
+        lambda_request_id: Option<&str>,
+        seen: &mut Seen,
+    ) -> Result<CallbackOutcome, CallbackError> {
+        if method != Method::POST {
+            return Err(CallbackError::MethodNotAllowed(method.to_string()));
+        }
+        if body.len() > self.max_body_bytes {
+            return Err(CallbackError::BodyTooLarge {
+                len: body.len(),
+                limit: self.max_body_bytes,
+            });
+        }
+        let signed = seen.headers.insert(read_headers(headers)?);
+        verify_signature(signed, &self.secrets)?;
+        let now_ms = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        check_window(signed.timestamp_ms, now_ms, self.max_age)?;
+        let text = std::str::from_utf8(body).map_err(|_| CallbackError::NotUtf8)?;
+        let callback = seen.callback.insert(parse_body(text)?);
+        let new = NewCallback {
+            headers: signed,
+            callback,
+            raw_body: text,
+            received_at: now,
+            lambda_request_id,
+        };
+        Ok(match self.store.store_igv_callback(&new).await? {
+            RecordWrite::Created { view } => CallbackOutcome::Stored { view },
+            RecordWrite::Duplicate {
+                same_content,
+                view_repaired,
+            } => CallbackOutcome::Duplicate {
+                same_content,
+                view_repaired,
+            },
+        })
+    }
+}
+
+fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambda_request_id: Option<&str>) {
+    let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let request_id = delivery.seen.headers.as_ref().map(|h| h.request_id.as_str());
+    let x_timestamp = delivery.seen.headers.as_ref().map(|h| h.timestamp_ms);
+    let order_id = delivery.seen.callback.as_ref().map(|c| c.order_id.as_str());
+    let seller_order_status = delivery
+        .seen
+        .callback
+        .as_ref()
+        .and_then(|c| c.seller_order_status.as_deref());
+    let status = status.as_u16();
+    match &delivery.result {
+        Ok(CallbackOutcome::Stored { view }) => tracing::info!(
+            target: "callback", outcome = "stored", status, request_id, x_timestamp, order_id,
+            seller_order_status, view = ?view, latency_ms, lambda_request_id, "callback stored"
+        ),
+        Ok(CallbackOutcome::Duplicate {
+            same_content: Some(false),
+            ..
+        }) => tracing::warn!(
+            target: "callback", outcome = "duplicate", status, request_id, x_timestamp, order_id,
+            seller_order_status, content_differs = true, latency_ms, lambda_request_id,
+            "request id already stored with a different body (the body is unsigned: possible replay); kept the first"
+        ),
+        Ok(CallbackOutcome::Duplicate {
+            same_content,
+            view_repaired,
+        }) => tracing::info!(
+            target: "callback", outcome = "duplicate", status, request_id, x_timestamp, order_id,
+            seller_order_status, content_compared = same_content.is_some(), view_repaired, latency_ms,
+            lambda_request_id, "callback already stored"
+        ),
+        Err(e @ CallbackError::Store(store)) => tracing::error!(
+            target: "callback", outcome = e.outcome(), status, request_id, x_timestamp, order_id,
+            error = %store, error_code = store.code(), latency_ms, lambda_request_id,
+            "callback not stored; the platform will retry"
+        ),
+        Err(e) => tracing::warn!(
+            target: "callback", outcome = e.outcome(), status, request_id, x_timestamp, order_id,
+            reason = %e, latency_ms, lambda_request_id, "callback refused"
+        ),
+    }
+}

@@ -1,0 +1,164 @@
+//! Storage of iGV order status callbacks and the iGV order view.
+
+use time::OffsetDateTime;
+
+use super::{
+    CONTENT_HASH, ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE,
+    UpdateExpression, digest, n, s, timestamp, version,
+};
+use crate::igv_callback::{CallbackHeaders, StatusCallback};
+use crate::keys::{
+    CALLBACK_SK, IGV_AWAITING_DELIVERY_QUEUE, ORDER_SK, QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk,
+};
+
+/// `item_type` of a callback record.
+pub const CALLBACK_ITEM_TYPE: &str = "igv_callback";
+/// `item_type` of an iGV order view.
+pub const ORDER_ITEM_TYPE: &str = "igv_order";
+/// Attribute of the order view holding the version of the callback it reflects.
+pub const STATUS_VERSION: &str = "status_version";
+
+/// A callback about to be stored, with what the handler knows about its delivery.
+#[derive(Debug, Clone, Copy)]
+pub struct NewCallback<'a> {
+    pub headers: &'a CallbackHeaders,
+    pub callback: &'a StatusCallback,
+    pub raw_body: &'a str,
+    pub received_at: OffsetDateTime,
+    pub lambda_request_id: Option<&'a str>,
+}
+
+/// A digest of what the (unsigned) body says, field by field, so a retry that formats the JSON
+/// differently still counts as the same content.
+pub fn content_hash(callback: &StatusCallback) -> String {
+    let field = |v: &Option<String>| {
+        v.as_deref()
+            .map_or_else(|| "\u{0}".to_owned(), |v| format!("={v}"))
+    };
+    digest(&[
+        &callback.order_id,
+        &field(&callback.order_num),
+        &field(&callback.seller_order_status),
+        &field(&callback.created_at),
+        &field(&callback.buyer_id),
+    ])
+}
+
+/// `queue_sk` of an order awaiting delivery: oldest callback first, then by order id.
+pub fn awaiting_delivery_sort_key(timestamp_ms: u64, order_id: &str) -> String {
+    format!("{timestamp_ms:020}#{order_id}")
+}
+
+impl Store {
+    /// Stores a callback exactly once, keyed by `X-Request-Id`, together with the forward-only
+    /// order view (by `X-Timestamp`, ties by request id). See [`Store::create_once`].
+    pub async fn store_igv_callback(&self, new: &NewCallback<'_>) -> Result<RecordWrite, StoreError> {
+        let view = order_view_update(new);
+        self.create_once(self.callback_item(new), &content_hash(new.callback), Some(&view))
+            .await
+    }
+
+    fn callback_item(&self, new: &NewCallback<'_>) -> Item {
+        let (h, cb) = (new.headers, new.callback);
+        let mut item = Item::from([
+            ("pk".to_owned(), s(igv_callback_pk(&h.request_id))),
+            ("sk".to_owned(), s(CALLBACK_SK)),
+            (ITEM_TYPE.to_owned(), s(CALLBACK_ITEM_TYPE)),
+            ("request_id".to_owned(), s(&h.request_id)),
+            ("x_timestamp".to_owned(), n(h.timestamp_ms)),
+            ("order_id".to_owned(), s(&cb.order_id)),
+            ("raw_body".to_owned(), s(new.raw_body)),
+            ("received_at".to_owned(), s(timestamp(new.received_at))),
+            (CONTENT_HASH.to_owned(), s(content_hash(cb))),
+        ]);
+        let optional = [
+            ("order_num", &cb.order_num),
+            ("seller_order_status", &cb.seller_order_status),
+            ("created_at", &cb.created_at),
+            ("buyer_id", &cb.buyer_id),
+        ];
+        for (name, value) in optional {
+            if let Some(value) = value {
+                item.insert(name.to_owned(), s(value));
+            }
+        }
+        if let Some(id) = new.lambda_request_id {
+            item.insert("lambda_request_id".to_owned(), s(id));
+        }
+        if let Some(expires_at) = self.expires_at(new.received_at) {
+            item.insert(TTL_ATTRIBUTE.to_owned(), expires_at);
+        }
+        item
+    }
+}
+
+/// The order view update: latest seller status, and membership of the awaiting-delivery queue
+/// (the sparse `queue` index) exactly while the latest status is 1.
+fn order_view_update(new: &NewCallback<'_>) -> ForwardUpdate {
+    let (h, cb) = (new.headers, new.callback);
+    let version = version(h.timestamp_ms, &h.request_id);
+    let mut set = vec![
+        (ITEM_TYPE, s(ORDER_ITEM_TYPE)),
+        ("order_id", s(&cb.order_id)),
+        (STATUS_VERSION, s(&version)),
+        ("last_request_id", s(&h.request_id)),
+        ("last_x_timestamp", n(h.timestamp_ms)),
+        ("status_updated_at", s(timestamp(new.received_at))),
+    ];
+    let optional = [
+        ("order_num", &cb.order_num),
+        ("seller_order_status", &cb.seller_order_status),
+        ("created_at", &cb.created_at),
+        ("buyer_id", &cb.buyer_id),
+    ];
+    set.extend(
+        optional
+            .into_iter()
+            .filter_map(|(name, v)| v.as_ref().map(|v| (name, s(v)))),
+    );
+    let mut remove: &[&str] = &[];
+    if cb.awaits_delivery() {
+        set.push((QUEUE_PK, s(IGV_AWAITING_DELIVERY_QUEUE)));
+        set.push((
+            QUEUE_SK,
+            s(awaiting_delivery_sort_key(h.timestamp_ms, &cb.order_id)),
+        ));
+    } else if cb.seller_order_status.is_some() {
+        remove = &[QUEUE_PK, QUEUE_SK];
+    }
+    ForwardUpdate {
+        pk: igv_order_pk(&cb.order_id),
+        sk: ORDER_SK,
+        update: UpdateExpression::new(set, remove),
+        version_attribute: STATUS_VERSION,
+        version,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cb(status: Option<&str>, order_num: Option<&str>) -> StatusCallback {
+        StatusCallback {
+            order_id: "1689644928115784".into(),
+            order_num: order_num.map(Into::into),
+            seller_order_status: status.map(Into::into),
+            created_at: None,
+            buyer_id: None,
+        }
+    }
+
+    #[test]
+    fn content_hash_tells_absent_from_empty_and_fields_apart() {
+        assert_ne!(
+            content_hash(&cb(Some("1"), None)),
+            content_hash(&cb(None, Some("1")))
+        );
+        assert_ne!(content_hash(&cb(None, Some(""))), content_hash(&cb(None, None)));
+        assert_eq!(
+            content_hash(&cb(Some("1"), None)),
+            content_hash(&cb(Some("1"), None))
+        );
+    }
+}
