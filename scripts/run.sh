@@ -43,7 +43,7 @@ cleanup() {
   echo "run: stopped everything it started"
 }
 trap cleanup EXIT
-trap 'exit 130' INT TERM
+trap 'exit 0' INT TERM
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 wait_for_port() {
@@ -117,7 +117,9 @@ fi
 
 cat <<EOF
 run: serving until Ctrl-C
-  postback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/postback/ -d @body.json
+  postback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/postback/ -d @push.json
+  callback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/callback/ -d @callback.json \
+               -H "X-Request-Id: …" -H "X-Timestamp: …" -H "X-Signature: …"
   DynamoDB:  AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
   function logs follow:
 EOF

@@ -4,7 +4,10 @@
 
 use std::collections::BTreeMap;
 
-use shared::config::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
+use shared::callback::Callback;
+use shared::config::{
+    CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
+};
 use shared::postback::Postback;
 use shared::secret::parse_secret_list;
 use shared::store::Store;
@@ -16,6 +19,13 @@ const POSTBACK_EXPECTED: &[(&str, &str)] = &[
     ("postback-2-duplicate.json", "0"),
     ("postback-3-review-test-push.json", "1"),
     ("postback-4-bad-signature.json", "-1"),
+];
+
+/// The status each callback sample event must get, replayed in this order.
+const CALLBACK_EXPECTED: &[(&str, u16)] = &[
+    ("callback-1-order-paid.json", 200),
+    ("callback-2-duplicate.json", 200),
+    ("callback-3-bad-signature.json", 401),
 ];
 
 fn event_files(prefix: &str) -> BTreeMap<String, String> {
@@ -55,4 +65,33 @@ async fn postback_sample_events_get_their_documented_answers() {
         assert_eq!(body_text(&response), *expected, "{file}");
     }
     assert_eq!(table.scan().await.len(), 2, "one push and its order view");
+}
+
+#[tokio::test]
+async fn callback_sample_events_get_their_documented_answers() {
+    let files = event_files("callback-");
+    let listed: Vec<&str> = CALLBACK_EXPECTED.iter().map(|(f, _)| *f).collect();
+    assert_eq!(
+        files.keys().map(String::as_str).collect::<Vec<_>>(),
+        listed,
+        "every event has an expectation"
+    );
+
+    let table = TestTable::create().await;
+    // As in local.env: the events carry fixed timestamps, so the replay window is off.
+    assert_eq!(local_setting("CALLBACK_MAX_AGE_SECONDS"), "0");
+    let config = CallbackConfig {
+        store: table.store_config(),
+        secrets: parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS")),
+        max_age: None,
+        max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+    };
+    let callback = Callback::new(Store::from_config(table.client.clone(), &config.store), &config);
+    for (file, expected) in CALLBACK_EXPECTED {
+        let request = lambda_http::request::from_str(&files[*file])
+            .unwrap_or_else(|e| panic!("{file} is not an API Gateway v2 event: {e}"));
+        let response = callback.handle(request).await;
+        assert_eq!(response.status().as_u16(), *expected, "{file}");
+    }
+    assert_eq!(table.scan().await.len(), 2, "one callback and its order view");
 }

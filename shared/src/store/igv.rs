@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use super::{
     CONTENT_HASH, ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE,
-    UpdateExpression, digest, n, s, timestamp, version,
+    UpdateExpression, digest, get_n, n, s, timestamp, version,
 };
 use crate::igv_callback::{CallbackHeaders, StatusCallback};
 use crate::keys::{
@@ -53,8 +53,15 @@ impl Store {
     /// Stores a callback exactly once, keyed by `X-Request-Id`, together with the forward-only
     /// order view (by `X-Timestamp`, ties by request id). See [`Store::create_once`].
     pub async fn store_igv_callback(&self, new: &NewCallback<'_>) -> Result<RecordWrite, StoreError> {
-        let view = order_view_update(new);
-        self.create_once(self.callback_item(new), &content_hash(new.callback), Some(&view))
+        // X-Timestamp is not part of the content: a retry may carry a fresh one. A duplicate's view
+        // update is built from the timestamp stored first, so a retry never moves the view.
+        let view_for = |stored: Option<&Item>| {
+            let timestamp_ms = stored
+                .and_then(|item| get_n(item, "x_timestamp"))
+                .unwrap_or(new.headers.timestamp_ms);
+            Some(order_view_update(new, timestamp_ms))
+        };
+        self.create_once(self.callback_item(new), &content_hash(new.callback), view_for)
             .await
     }
 
@@ -94,15 +101,15 @@ impl Store {
 
 /// The order view update: latest seller status, and membership of the awaiting-delivery queue
 /// (the sparse `queue` index) exactly while the latest status is 1.
-fn order_view_update(new: &NewCallback<'_>) -> ForwardUpdate {
+fn order_view_update(new: &NewCallback<'_>, timestamp_ms: u64) -> ForwardUpdate {
     let (h, cb) = (new.headers, new.callback);
-    let version = version(h.timestamp_ms, &h.request_id);
+    let version = version(timestamp_ms, &h.request_id);
     let mut set = vec![
         (ITEM_TYPE, s(ORDER_ITEM_TYPE)),
         ("order_id", s(&cb.order_id)),
         (STATUS_VERSION, s(&version)),
         ("last_request_id", s(&h.request_id)),
-        ("last_x_timestamp", n(h.timestamp_ms)),
+        ("last_x_timestamp", n(timestamp_ms)),
         ("status_updated_at", s(timestamp(new.received_at))),
     ];
     let optional = [

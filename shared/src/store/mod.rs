@@ -56,6 +56,18 @@ impl StoreError {
         }
     }
 
+    /// An error the service answered with (after the SDK gave up retrying).
+    pub(crate) fn service<E>(operation: &'static str, err: E) -> Self
+    where
+        E: ProvideErrorMetadata + StdError,
+    {
+        StoreError::Sdk {
+            operation,
+            code: err.code().map(str::to_owned),
+            detail: DisplayErrorContext(&err).to_string(),
+        }
+    }
+
     /// The DynamoDB error code, when the service answered with one.
     pub fn code(&self) -> Option<&str> {
         match self {
@@ -119,6 +131,12 @@ pub fn timestamp(at: OffsetDateTime) -> String {
 
 pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
+}
+
+pub(crate) fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
+    item.get(name)
+        .and_then(|v| v.as_n().ok())
+        .and_then(|n| n.parse().ok())
 }
 
 /// An update expression over placeholders: `SET #f0 = :f0, … [REMOVE #r0, …]`, with the name and
@@ -212,18 +230,25 @@ pub const CONTENT_HASH: &str = "content_hash";
 /// The outcome of a conditional create.
 enum PutOnce {
     Created,
-    Exists { same_content: Option<bool> },
+    /// The key existed; the stored item, when the store returned it.
+    Exists {
+        stored: Option<Item>,
+    },
 }
 
 impl Store {
     /// Creates `record` exactly once (`attribute_not_exists(pk)`), then brings the forward-only
-    /// `view` up to it when there is one.
+    /// view that `view_for` builds up to it.
+    ///
+    /// `view_for(None)` is the view update for the new record; `view_for(Some(stored))` the one
+    /// for an already stored record with the same content (built from what was stored first, e.g.
+    /// its timestamp, not from the retry).
     ///
     /// When the record exists already nothing is overwritten; the stored item comes back with the
     /// failure (`ALL_OLD`, no extra read) and its `content_hash` is compared with `content_hash`.
-    /// A duplicate with the same content (a true retry) applies the view update again, which is
-    /// idempotent: it completes a view that an earlier delivery stored the record for but failed
-    /// to update. A replay with other content (or unknown content) changes nothing.
+    /// A duplicate with the same content (a true retry) applies the stored record's view update
+    /// again, which is idempotent: it completes a view that an earlier delivery stored the record
+    /// for but failed to update. A replay with other (or unknown) content changes nothing.
     ///
     /// Any error is returned, also after the record was created, so the caller answers failure and
     /// the partner's retry completes the view.
@@ -231,21 +256,27 @@ impl Store {
         &self,
         record: Item,
         content_hash: &str,
-        view: Option<&ForwardUpdate>,
+        view_for: impl Fn(Option<&Item>) -> Option<ForwardUpdate>,
     ) -> Result<RecordWrite, StoreError> {
-        match self.put_once(record, content_hash).await? {
+        match self.put_once(record).await? {
             PutOnce::Created => Ok(RecordWrite::Created {
-                view: match view {
-                    Some(view) => self.update_forward(view).await?,
+                view: match view_for(None) {
+                    Some(view) => self.update_forward(&view).await?,
                     None => ViewWrite::NoView,
                 },
             }),
-            PutOnce::Exists { same_content } => {
-                let view_repaired = match view {
-                    Some(view) if same_content == Some(true) => {
-                        self.update_forward(view).await? == ViewWrite::Updated
-                    }
-                    _ => false,
+            PutOnce::Exists { stored } => {
+                let same_content = stored
+                    .as_ref()
+                    .and_then(|item| get_s(item, CONTENT_HASH))
+                    .map(|stored_hash| stored_hash == content_hash);
+                let repair = match (&stored, same_content) {
+                    (Some(stored), Some(true)) => view_for(Some(stored)),
+                    _ => None,
+                };
+                let view_repaired = match repair {
+                    Some(view) => self.update_forward(&view).await? == ViewWrite::Updated,
+                    None => false,
                 };
                 Ok(RecordWrite::Duplicate {
                     same_content,
@@ -256,7 +287,7 @@ impl Store {
     }
 
     /// The record, created only if its key is new.
-    async fn put_once(&self, record: Item, content_hash: &str) -> Result<PutOnce, StoreError> {
+    async fn put_once(&self, record: Item) -> Result<PutOnce, StoreError> {
         let result = self
             .client
             .put_item()
@@ -268,11 +299,11 @@ impl Store {
             .await;
         match result {
             Ok(_) => Ok(PutOnce::Created),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => Ok(PutOnce::Exists {
-                    same_content: same_content(failed.item(), content_hash),
-                }),
-                _ => Err(StoreError::sdk("PutItem", err)),
+            Err(err) => match err.into_service_error() {
+                PutItemError::ConditionalCheckFailedException(failed) => {
+                    Ok(PutOnce::Exists { stored: failed.item })
+                }
+                other => Err(StoreError::service("PutItem", other)),
             },
         }
     }
@@ -305,12 +336,6 @@ impl Store {
             Err(err) => Err(StoreError::sdk("UpdateItem", err)),
         }
     }
-}
-
-fn same_content(stored: Option<&Item>, content_hash: &str) -> Option<bool> {
-    stored
-        .and_then(|item| get_s(item, CONTENT_HASH))
-        .map(|stored| stored == content_hash)
 }
 
 /// A version string that orders events by a number first, then an id: the number zero-padded to
