@@ -20,6 +20,7 @@ once=false
 
 DYNAMODB_PORT=${DYNAMODB_PORT:-8000}
 FUNCTIONS_PORT=${FUNCTIONS_PORT:-9000}
+LINKBEST_PORT=${LINKBEST_PORT:-9100}
 rundir="${TMPDIR:-/tmp}/partner-ingest-run-$(id -u)"
 mkdir -p "$rundir"
 
@@ -32,6 +33,7 @@ set -a
 . ./local.env
 set +a
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
+export LINKBEST_API_BASE_URL="http://127.0.0.1:$LINKBEST_PORT"
 
 pids=()
 cleanup() {
@@ -57,9 +59,9 @@ wait_for_port() {
   exit 1
 }
 
-for port in "$DYNAMODB_PORT" "$FUNCTIONS_PORT"; do
+for port in "$DYNAMODB_PORT" "$FUNCTIONS_PORT" "$LINKBEST_PORT"; do
   if port_open "$port"; then
-    echo "run: port $port is already in use (another make run?); set DYNAMODB_PORT / FUNCTIONS_PORT" >&2
+    echo "run: port $port is already in use (another make run?); set DYNAMODB_PORT / FUNCTIONS_PORT / LINKBEST_PORT" >&2
     exit 1
   fi
 done
@@ -74,12 +76,18 @@ wait_for_port "$DYNAMODB_PORT" "DynamoDB" "$rundir/dynamodb.log"
 
 "$root/target/debug/create-local-table" | sed 's/^/run: /'
 
+echo "run: Linkbest API stand-in on 127.0.0.1:$LINKBEST_PORT, log $rundir/linkbest.log"
+setsid "$root/target/debug/linkbest-standin" --port "$LINKBEST_PORT" >"$rundir/linkbest.log" 2>&1 &
+pids+=($!)
+wait_for_port "$LINKBEST_PORT" "the Linkbest stand-in" "$rundir/linkbest.log"
+
 functions=()
 for dir in functions/*/; do functions+=("$(basename "$dir")"); done
 
 echo "run: functions (${functions[*]}) on 127.0.0.1:$FUNCTIONS_PORT, log $rundir/functions.log"
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
   --env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" \
+  --env-var "LINKBEST_API_BASE_URL=$LINKBEST_API_BASE_URL" \
   >"$rundir/functions.log" 2>&1 &
 pids+=($!)
 wait_for_port "$FUNCTIONS_PORT" "cargo lambda watch" "$rundir/functions.log"
@@ -118,6 +126,8 @@ fi
 cat <<EOF
 run: serving until Ctrl-C
   postback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/postback/ -d @push.json
+  settlement-sync:  cargo lambda invoke settlement-sync --invoke-address 127.0.0.1 \
+               --invoke-port $FUNCTIONS_PORT --data-ascii '{"from": 1793491200, "to": 1793577600}'
   callback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/callback/ -d @callback.json \
                -H "X-Request-Id: …" -H "X-Timestamp: …" -H "X-Signature: …"
   DynamoDB:  AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
@@ -125,4 +135,4 @@ run: serving until Ctrl-C
 EOF
 tail -n 0 -f "$rundir/functions.log" &
 pids+=($!)
-wait "${pids[1]}"
+wait "${pids[2]}"

@@ -10,6 +10,7 @@ use shared::config::{
 };
 use shared::postback::Postback;
 use shared::secret::parse_secret_list;
+use shared::settlement_sync::Mode;
 use shared::store::Store;
 use testkit::{TestTable, body_text, local_setting, workspace_root};
 
@@ -94,4 +95,26 @@ async fn callback_sample_events_get_their_documented_answers() {
         assert_eq!(response.status().as_u16(), *expected, "{file}");
     }
     assert_eq!(table.scan().await.len(), 2, "one callback and its order view");
+}
+
+#[test]
+fn settlement_sync_sample_events_select_their_modes() {
+    let files = event_files("settlement-sync-");
+    let names: Vec<&str> = files.keys().map(String::as_str).collect();
+    assert_eq!(
+        names,
+        [
+            "settlement-sync-1-scheduled.json",
+            "settlement-sync-2-backfill.json"
+        ]
+    );
+    let mode = |f: &str| Mode::from_event(&serde_json::from_str(&files[f]).unwrap()).unwrap();
+    assert_eq!(mode("settlement-sync-1-scheduled.json"), Mode::Scheduled);
+    assert_eq!(
+        mode("settlement-sync-2-backfill.json"),
+        Mode::Backfill {
+            from: 1_793_491_200,
+            to: 1_793_577_600
+        }
+    );
 }

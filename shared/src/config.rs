@@ -5,7 +5,10 @@
 
 use std::time::Duration;
 
+use crate::linkbest_api::{DEFAULT_BASE_URL, MAX_PAGE_SIZE, MAX_WINDOW_SECONDS};
+use crate::linkbest_client::RetrySettings;
 use crate::secret::{Secret, parse_secret_list};
+use crate::settlement::WindowSettings;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -148,6 +151,95 @@ impl CallbackConfig {
     }
 }
 
+/// Settings of the settlement-sync function.
+#[derive(Debug, Clone)]
+pub struct SettlementConfig {
+    pub store: StoreConfig,
+    /// `LINKBEST_API_BASE_URL` (default `https://api.linkbest.com`).
+    pub base_url: String,
+    /// `LINKBEST_APP_KEY`.
+    pub app_key: String,
+    /// `LINKBEST_APP_SECRET`. Never logged.
+    pub app_secret: Secret,
+    /// `SETTLEMENT_PAGE_SIZE` (default 200, the maximum).
+    pub page_size: u32,
+    /// `SETTLEMENT_WINDOW_SECONDS` (default 86400, at most 86400), `SETTLEMENT_OVERLAP_SECONDS`
+    /// (default 3600), `SETTLEMENT_SAFETY_LAG_SECONDS` (default 300),
+    /// `SETTLEMENT_INITIAL_LOOKBACK_SECONDS` (default 86400).
+    pub windows: WindowSettings,
+    /// `SETTLEMENT_MAX_PAGES_PER_WINDOW` (default 1000): a window that keeps returning full pages
+    /// beyond this fails the run (an API ignoring `Page` would otherwise loop forever).
+    pub max_pages_per_window: u32,
+    /// `SETTLEMENT_DEADLINE_MARGIN_MS` (default 15000): a run stops starting new pages this long
+    /// before the Lambda deadline.
+    pub deadline_margin: Duration,
+    /// `SETTLEMENT_FALLBACK_BUDGET_MS` (default 60000): how long a run may take when the runtime's
+    /// deadline is not in the future (`cargo lambda watch` sends a fixed small number).
+    pub fallback_budget: Duration,
+    /// `LINKBEST_HTTP_TIMEOUT_MS` (10000), `LINKBEST_MAX_ATTEMPTS` (5), `LINKBEST_BACKOFF_BASE_MS`
+    /// (500), `LINKBEST_BACKOFF_MAX_MS` (20000).
+    pub retry: RetrySettings,
+}
+
+impl SettlementConfig {
+    pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let page_size: u32 = number(env, "SETTLEMENT_PAGE_SIZE", MAX_PAGE_SIZE)?;
+        if page_size == 0 || page_size > MAX_PAGE_SIZE {
+            return Err(ConfigError::Invalid {
+                name: "SETTLEMENT_PAGE_SIZE",
+                reason: format!("must be 1 to {MAX_PAGE_SIZE}"),
+            });
+        }
+        let max_span: i64 = number(env, "SETTLEMENT_WINDOW_SECONDS", MAX_WINDOW_SECONDS)?;
+        if !(1..=MAX_WINDOW_SECONDS).contains(&max_span) {
+            return Err(ConfigError::Invalid {
+                name: "SETTLEMENT_WINDOW_SECONDS",
+                reason: format!("must be 1 to {MAX_WINDOW_SECONDS} (the API refuses longer windows)"),
+            });
+        }
+        let attempts: u32 = number(env, "LINKBEST_MAX_ATTEMPTS", 5)?;
+        if attempts == 0 {
+            return Err(ConfigError::Invalid {
+                name: "LINKBEST_MAX_ATTEMPTS",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let base_url = env("LINKBEST_API_BASE_URL").unwrap_or_else(|| DEFAULT_BASE_URL.to_owned());
+        if !(base_url.starts_with("https://") || base_url.starts_with("http://")) {
+            return Err(ConfigError::Invalid {
+                name: "LINKBEST_API_BASE_URL",
+                reason: "must be an http(s) URL".into(),
+            });
+        }
+        Ok(Self {
+            store: StoreConfig::from_lookup(env)?,
+            base_url,
+            app_key: required(env, "LINKBEST_APP_KEY")?,
+            app_secret: Secret::new(required(env, "LINKBEST_APP_SECRET")?),
+            page_size,
+            windows: WindowSettings {
+                max_span,
+                overlap: number(env, "SETTLEMENT_OVERLAP_SECONDS", 3_600)?,
+                safety_lag: number(env, "SETTLEMENT_SAFETY_LAG_SECONDS", 300)?,
+                initial_lookback: number(env, "SETTLEMENT_INITIAL_LOOKBACK_SECONDS", MAX_WINDOW_SECONDS)?,
+            },
+            max_pages_per_window: number(env, "SETTLEMENT_MAX_PAGES_PER_WINDOW", 1_000)?,
+            deadline_margin: Duration::from_millis(number(env, "SETTLEMENT_DEADLINE_MARGIN_MS", 15_000)?),
+            fallback_budget: Duration::from_millis(number(env, "SETTLEMENT_FALLBACK_BUDGET_MS", 60_000)?),
+            retry: RetrySettings {
+                max_attempts: attempts,
+                base_backoff: Duration::from_millis(number(env, "LINKBEST_BACKOFF_BASE_MS", 500)?),
+                max_backoff: Duration::from_millis(number(env, "LINKBEST_BACKOFF_MAX_MS", 20_000)?),
+                request_timeout: Duration::from_millis(number(env, "LINKBEST_HTTP_TIMEOUT_MS", 10_000)?),
+            },
+        })
+    }
+
+    pub fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(&from_process_env)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,6 +314,37 @@ mod tests {
                 name: "CALLBACK_HMAC_SECRETS"
             }
         );
+    }
+
+    #[test]
+    fn settlement_defaults_and_limits() {
+        let base = [
+            ("TABLE_NAME", "t"),
+            ("LINKBEST_APP_KEY", "2312521"),
+            ("LINKBEST_APP_SECRET", "app-secret"),
+        ];
+        let c = SettlementConfig::from_lookup(&lookup(&base)).unwrap();
+        assert_eq!(c.base_url, "https://api.linkbest.com");
+        assert_eq!(c.page_size, 200);
+        assert_eq!(c.windows, WindowSettings::default());
+        assert!(!format!("{c:?}").contains("app-secret"));
+        for (name, value) in [
+            ("SETTLEMENT_PAGE_SIZE", "201"),
+            ("SETTLEMENT_PAGE_SIZE", "0"),
+            ("SETTLEMENT_WINDOW_SECONDS", "86401"),
+            ("LINKBEST_API_BASE_URL", "ftp://x"),
+            ("LINKBEST_MAX_ATTEMPTS", "0"),
+        ] {
+            let mut pairs = base.to_vec();
+            pairs.push((name, value));
+            assert!(
+                matches!(
+                    SettlementConfig::from_lookup(&lookup(&pairs)),
+                    Err(ConfigError::Invalid { .. })
+                ),
+                "{name}={value}"
+            );
+        }
     }
 
     #[test]

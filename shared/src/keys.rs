@@ -15,10 +15,19 @@ pub const IGV_CALLBACK_PREFIX: &str = "IGV#CB#";
 /// Partition-key prefix of an iGV order view: `IGV#ORDER#<orderId>`.
 pub const IGV_ORDER_PREFIX: &str = "IGV#ORDER#";
 
+/// Partition key of Linkbest settlement changes that name no usable `OrderSn`.
+pub const LINKBEST_UNLINKED_PK: &str = "LB#UNLINKED";
+/// Partition key of the settlement sync's checkpoint and lease.
+pub const LINKBEST_SYNC_PK: &str = "LB#SYNC";
+
 /// Sort key of a Linkbest push record.
 pub const PUSH_SK: &str = "PUSH";
 /// Sort key of an order view item.
 pub const ORDER_SK: &str = "ORDER";
+/// Sort-key prefix of a settlement change: `SETTLE#<ModifyAt>#<digest>`.
+pub const SETTLEMENT_SK_PREFIX: &str = "SETTLE#";
+/// Sort key of the settlement checkpoint.
+pub const SETTLEMENT_CHECKPOINT_SK: &str = "CHECKPOINT";
 /// Sort key of an iGV callback record.
 pub const CALLBACK_SK: &str = "CALLBACK";
 
@@ -30,9 +39,12 @@ pub const QUEUE_SK: &str = "queue_sk";
 pub const IGV_AWAITING_DELIVERY_QUEUE: &str = "IGV#AWAITING_DELIVERY";
 
 /// All partition-key prefixes in use; a test proves none is a prefix of another.
+/// (Fixed keys such as `LB#SYNC` and `LB#UNLINKED` are listed too: no prefix may start them.)
 pub const ALL_PREFIXES: &[&str] = &[
     LINKBEST_PUSH_PREFIX,
     LINKBEST_ORDER_PREFIX,
+    LINKBEST_UNLINKED_PK,
+    LINKBEST_SYNC_PK,
     IGV_CALLBACK_PREFIX,
     IGV_ORDER_PREFIX,
 ];

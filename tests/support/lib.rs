@@ -7,6 +7,7 @@
 //! process ends. Every test gets its own freshly created table, so no state leaks between tests.
 
 pub mod faults;
+pub mod linkbest_standin;
 pub mod table_def;
 
 use std::collections::HashMap;

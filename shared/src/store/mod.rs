@@ -5,6 +5,7 @@
 
 pub mod igv;
 pub mod linkbest;
+pub mod settlement;
 
 use std::collections::HashMap;
 use std::error::Error as StdError;

@@ -1,0 +1,410 @@
+//! The settlement sync end to end: real flow, the local Linkbest stand-in, the real
+//! DynamoDB-compatible server.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use shared::config::SettlementConfig;
+use shared::keys::{LINKBEST_SYNC_PK, ORDER_SK, SETTLEMENT_CHECKPOINT_SK, linkbest_order_pk};
+use shared::linkbest_api::{DEFAULT_BASE_URL, PageRequest};
+use shared::linkbest_client::{LinkbestClient, RetrySettings};
+use shared::secret::Secret;
+use shared::settlement::WindowSettings;
+use shared::settlement_sync::{Mode, RunSummary, SettlementSync, SyncError};
+use shared::store::Store;
+use testkit::linkbest_standin::{Change, Fault, StandIn, Trigger, generate, identity_counts};
+use testkit::{TestTable, attr_n, attr_s};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+const APP_KEY: &str = "2312521";
+const APP_SECRET: &str = "test-app-secret";
+const DAY: i64 = 86_400;
+const LAG: i64 = 300;
+
+fn config(table: &TestTable, base_url: &str, lookback: i64) -> SettlementConfig {
+    SettlementConfig {
+        store: table.store_config(),
+        base_url: base_url.to_owned(),
+        app_key: APP_KEY.to_owned(),
+        app_secret: Secret::new(APP_SECRET),
+        page_size: 200,
+        windows: WindowSettings {
+            max_span: DAY,
+            overlap: 3_600,
+            safety_lag: LAG,
+            initial_lookback: lookback,
+        },
+        max_pages_per_window: 1_000,
+        deadline_margin: Duration::ZERO,
+        fallback_budget: Duration::from_secs(60),
+        retry: RetrySettings {
+            max_attempts: 4,
+            base_backoff: Duration::from_millis(5),
+            max_backoff: Duration::from_millis(50),
+            request_timeout: Duration::from_millis(1_500),
+        },
+    }
+}
+
+fn sync_with(table: &TestTable, config: &SettlementConfig) -> SettlementSync {
+    let client =
+        LinkbestClient::new(&config.base_url, APP_KEY, Secret::new(APP_SECRET), config.retry).unwrap();
+    SettlementSync::new(
+        Store::from_config(table.client.clone(), &config.store),
+        client,
+        config,
+    )
+}
+
+fn far_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(600)
+}
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+async fn scheduled(sync: &SettlementSync, owner: &str) -> Result<RunSummary, SyncError> {
+    sync.run(Mode::Scheduled, owner, now(), far_deadline()).await
+}
+
+/// The stored settlement changes as (OrderSn, ModifyAt, ConfirmPrice) counts.
+async fn stored_changes(table: &TestTable) -> HashMap<String, usize> {
+    let items = table.scan().await;
+    identity_counts(
+        items
+            .iter()
+            .filter(|i| attr_s(i, "item_type") == Some("linkbest_settlement_change"))
+            .map(|i| {
+                (
+                    attr_s(i, "order_sn").unwrap_or("-"),
+                    attr_s(i, "modify_at").unwrap_or("-"),
+                    attr_s(i, "confirm_price").unwrap_or("-"),
+                )
+            }),
+    )
+}
+
+fn expected(changes: &[Change]) -> HashMap<String, usize> {
+    identity_counts(changes.iter().map(|c| {
+        (
+            c.order_sn.as_str(),
+            c.modify_at.as_str(),
+            c.confirm_price.as_str(),
+        )
+    }))
+}
+
+async fn checkpoint(table: &TestTable) -> Option<i64> {
+    let item = table.get(LINKBEST_SYNC_PK, SETTLEMENT_CHECKPOINT_SK).await?;
+    attr_n(&item, "checkpoint").and_then(|n| n.parse().ok())
+}
+
+fn assert_no_violations(standin: &StandIn) {
+    let violations = standin.violations();
+    assert!(
+        violations.is_empty(),
+        "requests the API would refuse: {violations:?}"
+    );
+    assert!(
+        standin
+            .log()
+            .iter()
+            .all(|l| l.etime.unwrap() - l.stime.unwrap() <= DAY),
+        "a window exceeded one day"
+    );
+}
+
+/// A data set of `count` changes over the `days` before now (minus the safety lag).
+fn recent(count: usize, days: i64, seed: u64) -> Vec<Change> {
+    let end = now().unix_timestamp() - LAG - 5;
+    generate(count, end - days * DAY + 60, end, seed)
+}
+
+#[tokio::test]
+async fn a_three_day_gap_of_1000_changes_is_stored_once_over_many_pages() {
+    let table = TestTable::create().await;
+    let data = recent(1_000, 3, 1);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    let sync = sync_with(&table, &config(&table, &standin.base_url(), 3 * DAY));
+
+    let summary = scheduled(&sync, "run-1").await.unwrap();
+
+    assert_eq!(summary.result, "completed");
+    assert!(summary.windows_planned >= 3, "{summary:?}");
+    assert!(
+        summary.pages > summary.windows_planned as u64,
+        "several pages per window: {summary:?}"
+    );
+    let stored = stored_changes(&table).await;
+    assert_eq!(stored, expected(&data), "stored set equals the data set");
+    assert!(stored.values().all(|n| *n == 1), "no change stored twice");
+    let cp = checkpoint(&table).await.unwrap();
+    assert!(
+        (now().unix_timestamp() - LAG - cp).abs() < 60,
+        "checkpoint at now - lag"
+    );
+    assert_eq!(summary.checkpoint_after, Some(cp));
+    assert_no_violations(&standin);
+
+    // The next run re-reads only the overlap and changes nothing.
+    let again = scheduled(&sync, "run-2").await.unwrap();
+    assert_eq!(again.windows_planned, 1);
+    assert_eq!(stored_changes(&table).await, expected(&data));
+}
+
+#[tokio::test]
+async fn a_failure_on_a_middle_page_keeps_the_checkpoint_and_the_next_run_completes() {
+    let table = TestTable::create().await;
+    let data = recent(900, 3, 2);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    let config = config(&table, &standin.base_url(), 3 * DAY);
+    let sync = sync_with(&table, &config);
+    let first_window_start = now().unix_timestamp() - LAG - 3 * DAY - 3_600;
+    let second_window = first_window_start + DAY;
+    // Page 2 of the second window fails more often than the client retries.
+    standin.fail(
+        Trigger::WindowPage {
+            stime: second_window,
+            page: 2,
+        },
+        Fault::ServerError,
+        100,
+    );
+
+    let err = scheduled(&sync, "run-1").await.unwrap_err();
+    assert!(matches!(err, SyncError::Api { page: 2, .. }), "{err}");
+    assert_eq!(
+        checkpoint(&table).await,
+        Some(second_window),
+        "only the first window counts as synced"
+    );
+
+    standin.heal();
+    let summary = scheduled(&sync, "run-2").await.unwrap();
+    assert_eq!(summary.result, "completed");
+    let stored = stored_changes(&table).await;
+    assert_eq!(stored, expected(&data));
+    assert!(stored.values().all(|n| *n == 1));
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn transient_failures_of_every_kind_are_retried() {
+    let table = TestTable::create().await;
+    let data = recent(600, 1, 3);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    let mut config = config(&table, &standin.base_url(), DAY);
+    config.retry.max_attempts = 6;
+    let sync = sync_with(&table, &config);
+    standin.fail(Trigger::Request(1), Fault::ServerError, 1);
+    standin.fail(Trigger::Request(2), Fault::MalformedJson, 1);
+    standin.fail(Trigger::Request(3), Fault::StatusError, 1);
+    standin.fail(Trigger::Request(4), Fault::Delay(Duration::from_secs(3)), 1);
+    standin.fail(Trigger::Request(6), Fault::RateLimited, 1);
+
+    let summary = scheduled(&sync, "run-1").await.unwrap();
+
+    assert_eq!(summary.result, "completed");
+    assert!(summary.http_requests >= summary.pages + 5, "{summary:?}");
+    assert_eq!(stored_changes(&table).await, expected(&data));
+    let faults: Vec<_> = standin.log().iter().filter_map(|l| l.fault).collect();
+    assert_eq!(faults.len(), 5, "every injected fault was hit: {faults:?}");
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn two_runs_started_at_once_store_everything_exactly_once() {
+    let table = TestTable::create().await;
+    let data = recent(800, 2, 4);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    let config = config(&table, &standin.base_url(), 2 * DAY);
+    let (a, b) = (sync_with(&table, &config), sync_with(&table, &config));
+
+    let (ra, rb) = tokio::join!(scheduled(&a, "run-a"), scheduled(&b, "run-b"));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+
+    let results = [ra.result, rb.result];
+    assert!(results.contains(&"completed"), "{results:?}");
+    assert!(
+        results.contains(&"lease_held") || results.contains(&"up_to_date"),
+        "{results:?}"
+    );
+    let stored = stored_changes(&table).await;
+    assert_eq!(stored, expected(&data));
+    assert!(stored.values().all(|n| *n == 1));
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn a_run_that_reaches_its_deadline_stops_cleanly_and_the_next_resumes() {
+    let table = TestTable::create().await;
+    let data = recent(1_000, 3, 5);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    let sync = sync_with(&table, &config(&table, &standin.base_url(), 3 * DAY));
+    // Every first and second page answers slowly, so the run cannot finish in time.
+    standin.fail(Trigger::Page(1), Fault::Delay(Duration::from_millis(400)), 1_000);
+    standin.fail(Trigger::Page(2), Fault::Delay(Duration::from_millis(400)), 1_000);
+
+    let short = Instant::now() + Duration::from_millis(1_300);
+    let summary = sync.run(Mode::Scheduled, "run-1", now(), short).await.unwrap();
+    assert_eq!(summary.result, "deadline", "{summary:?}");
+    assert!(summary.windows_completed < summary.windows_planned);
+    let cp = checkpoint(&table).await;
+    assert_eq!(cp, summary.checkpoint_after);
+
+    standin.heal();
+    let summary = scheduled(&sync, "run-2").await.unwrap();
+    assert_eq!(summary.result, "completed");
+    assert_eq!(
+        summary.checkpoint_before, cp,
+        "resumed from where the first run stopped"
+    );
+    let stored = stored_changes(&table).await;
+    assert_eq!(stored, expected(&data));
+    assert!(stored.values().all(|n| *n == 1));
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn a_backfill_syncs_exactly_its_range_and_leaves_the_checkpoint_alone() {
+    let table = TestTable::create().await;
+    let recent_data = recent(100, 1, 6);
+    let (from, to) = (1_762_000_000, 1_762_000_000 + 2 * DAY + 500);
+    let old_data = generate(300, from, to - 1, 7);
+    let outside = generate(10, to + 10, to + 1_000, 8);
+    let all: Vec<Change> = recent_data
+        .iter()
+        .chain(&old_data)
+        .chain(&outside)
+        .cloned()
+        .collect();
+    let standin = StandIn::start(APP_KEY, APP_SECRET, all).await;
+    let sync = sync_with(&table, &config(&table, &standin.base_url(), DAY));
+    scheduled(&sync, "run-1").await.unwrap();
+    let before = checkpoint(&table).await;
+    assert!(before.is_some());
+
+    let summary = sync
+        .run(Mode::Backfill { from, to }, "backfill-1", now(), far_deadline())
+        .await
+        .unwrap();
+
+    assert_eq!(summary.mode, "backfill");
+    assert_eq!(summary.result, "completed");
+    assert_eq!(summary.windows_planned, 3);
+    assert_eq!(checkpoint(&table).await, before, "checkpoint untouched");
+    let want: Vec<Change> = recent_data.iter().chain(&old_data).cloned().collect();
+    assert_eq!(
+        stored_changes(&table).await,
+        expected(&want),
+        "nothing outside the range"
+    );
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn the_order_view_carries_the_newest_confirmed_amounts_and_only_moves_forward() {
+    let table = TestTable::create().await;
+    let end = now().unix_timestamp() - LAG - 10;
+    let mk = |ts: i64, price: &str, commission: &str| {
+        let at = testkit::linkbest_standin::modify_at(ts);
+        Change {
+            modify_ts: ts,
+            order_sn: "SO-VIEW-1".into(),
+            modify_at: at.clone(),
+            confirm_price: price.into(),
+            json: format!(
+                r#"{{"OrderSn":"SO-VIEW-1","ConfirmPrice":{price},"ConfirmSiterCommission":"{commission}","ModifyAt":"{at}","ChargeCurrency":"CNY"}}"#
+            ),
+        }
+    };
+    let data = vec![
+        mk(end - 7_000, "100.0000", "5.0000"),
+        mk(end - 100, "80.5000", "4.0250"),
+    ];
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    let sync = sync_with(&table, &config(&table, &standin.base_url(), DAY));
+    scheduled(&sync, "run-1").await.unwrap();
+
+    let view = table
+        .get(&linkbest_order_pk("SO-VIEW-1"), ORDER_SK)
+        .await
+        .unwrap();
+    assert_eq!(
+        attr_s(&view, "confirm_price"),
+        Some("80.5000"),
+        "exact decimal text"
+    );
+    assert_eq!(attr_s(&view, "confirm_siter_commission"), Some("4.0250"));
+    assert_eq!(attr_s(&view, "charge_currency"), Some("CNY"));
+
+    // Re-reading the older change alone (a backfill) does not move the view back.
+    let older = (end - 7_100, end - 6_900);
+    sync.run(
+        Mode::Backfill {
+            from: older.0,
+            to: older.1,
+        },
+        "b",
+        now(),
+        far_deadline(),
+    )
+    .await
+    .unwrap();
+    let view = table
+        .get(&linkbest_order_pk("SO-VIEW-1"), ORDER_SK)
+        .await
+        .unwrap();
+    assert_eq!(attr_s(&view, "confirm_price"), Some("80.5000"));
+}
+
+#[tokio::test]
+async fn a_page_answered_as_a_single_object_is_stored() {
+    let table = TestTable::create().await;
+    let data = recent(1, 1, 9);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    standin.set_single_object_pages(true);
+    let sync = sync_with(&table, &config(&table, &standin.base_url(), DAY));
+    scheduled(&sync, "run-1").await.unwrap();
+    assert_eq!(stored_changes(&table).await, expected(&data));
+}
+
+#[tokio::test]
+async fn the_stand_in_enforces_the_one_day_rule_and_the_signature() {
+    let standin = StandIn::start(APP_KEY, APP_SECRET, Vec::new()).await;
+    let once = RetrySettings {
+        max_attempts: 1,
+        ..RetrySettings::default()
+    };
+    let client = LinkbestClient::new(&standin.base_url(), APP_KEY, Secret::new(APP_SECRET), once).unwrap();
+    let two_days = PageRequest {
+        stime: 0,
+        etime: 2 * DAY,
+        page: 1,
+        page_size: 200,
+    };
+    assert!(client.settlement_page(&two_days, far_deadline()).await.is_err());
+    let wrong_secret = LinkbestClient::new(&standin.base_url(), APP_KEY, Secret::new("nope"), once).unwrap();
+    let one_day = PageRequest {
+        stime: 0,
+        etime: DAY,
+        page: 1,
+        page_size: 200,
+    };
+    assert!(
+        wrong_secret
+            .settlement_page(&one_day, far_deadline())
+            .await
+            .is_err()
+    );
+    assert!(client.settlement_page(&one_day, far_deadline()).await.is_ok());
+    let refused: Vec<_> = standin
+        .violations()
+        .into_iter()
+        .filter_map(|v| v.refused)
+        .collect();
+    assert_eq!(refused, ["the time span cannot exceed 1 day", "sign error"]);
+    assert_ne!(standin.base_url(), DEFAULT_BASE_URL);
+}

@@ -1,0 +1,394 @@
+//! A local stand-in for Linkbest's `orders.settlement.get`, for the tests and `make run`.
+//!
+//! It behaves as the document (and this project's signing assumption) says: POST
+//! `/{AppKey}/{Service}` with a JSON object of strings, the `Sign` verified, `Etime - Stime` at most
+//! one day, `PageSize` at most 200 (default 20), `Page` from 1; the answer is
+//! `{"Status":0,"Message":"success","Data":[…]}` with the changes whose `ModifyAt` lies in
+//! `[Stime, Etime]`, in a stable order. Refusals answer a non-zero `Status` and are recorded so a
+//! test can assert that none happened. Failures can be injected on chosen requests or pages.
+//! Never shipped in a function.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use shared::linkbest_api::{MAX_PAGE_SIZE, MAX_WINDOW_SECONDS, SETTLEMENT_SERVICE, sign};
+use time::{OffsetDateTime, UtcOffset};
+
+/// One settlement change the stand-in serves: when it happened and its JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Change {
+    pub modify_ts: i64,
+    pub order_sn: String,
+    pub modify_at: String,
+    pub confirm_price: String,
+    pub json: String,
+}
+
+/// `ModifyAt` as Linkbest writes it: `yyyy-MM-dd HH:mm:ss`, China time (UTC+8).
+pub fn modify_at(ts: i64) -> String {
+    let at = OffsetDateTime::from_unix_timestamp(ts)
+        .expect("valid timestamp")
+        .to_offset(UtcOffset::from_hms(8, 0, 0).expect("valid offset"));
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02}:{:02}",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second()
+    )
+}
+
+/// `count` distinct changes spread over `[from, to]`, deterministic for a `seed`. Orders get
+/// several changes each; money is written with four decimals (prices as JSON numbers,
+/// commissions as strings, as in the document).
+pub fn generate(count: usize, from: i64, to: i64, seed: u64) -> Vec<Change> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let span = (to - from).max(1);
+    let mut used = std::collections::HashSet::new();
+    let mut changes = Vec::with_capacity(count);
+    while changes.len() < count {
+        let modify_ts = from + rng.i64(0..=span);
+        let order = rng.u32(0..(count as u32 / 3).max(1));
+        let order_sn = format!("SO{seed:03}{order:07}");
+        if !used.insert((order_sn.clone(), modify_ts)) {
+            continue;
+        }
+        let old = rng.u32(1_000..500_000);
+        let delta = rng.i32(-900..900);
+        let new = (i64::from(old) + i64::from(delta)).max(0);
+        let money = |cents: i64| format!("{}.{:02}00", cents / 100, cents % 100);
+        let confirm_price = money(new);
+        let commission = money(new / 20);
+        let at = modify_at(modify_ts);
+        let json = format!(
+            concat!(
+                r#"{{"OrderSn":"{sn}","OrderTime":"{ot}","SubId":"sub-{sub}","ConfirmPriceOld":{old},"#,
+                r#""ModifyPrice":{delta},"ConfirmPrice":{new},"ConfirmSiterCommissionOld":{cold},"#,
+                r#""ModifySiterCommission":"{cdelta}","ConfirmSiterCommission":"{cnew}","ModifyAt":"{at}","#,
+                r#""ProgramId":"{prog}","ProgramName":"Program {prog}","ChargeCurrency":"{cur}"}}"#
+            ),
+            sn = order_sn,
+            ot = modify_at(modify_ts - 86_400 * 3),
+            sub = order % 7,
+            old = money(i64::from(old)),
+            delta = format!(
+                "{}{}",
+                if delta < 0 { "-" } else { "" },
+                money(i64::from(delta.abs()))
+            ),
+            new = confirm_price,
+            cold = money(i64::from(old) / 20),
+            cdelta = money((new - i64::from(old)).abs() / 20),
+            cnew = commission,
+            at = at,
+            prog = 1000 + order % 5,
+            cur = if order.is_multiple_of(4) { "USD" } else { "CNY" },
+        );
+        changes.push(Change {
+            modify_ts,
+            order_sn,
+            modify_at: at,
+            confirm_price,
+            json,
+        });
+    }
+    changes.sort_by(|a, b| (a.modify_ts, &a.order_sn).cmp(&(b.modify_ts, &b.order_sn)));
+    changes
+}
+
+/// A failure to inject.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// HTTP 500.
+    ServerError,
+    /// Answer only after this long (beyond the client's timeout).
+    Delay(Duration),
+    /// HTTP 200 with a body that is not JSON.
+    MalformedJson,
+    /// HTTP 429 with `Retry-After: 1`.
+    RateLimited,
+    /// HTTP 200 with a non-zero `Status`.
+    StatusError,
+}
+
+/// Which requests a fault strikes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Trigger {
+    /// The n-th request the stand-in receives (from 1).
+    Request(usize),
+    /// Any request for this page number.
+    Page(u32),
+    /// Any request for this page of the window starting at `stime`.
+    WindowPage { stime: i64, page: u32 },
+}
+
+/// One request the stand-in received.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Logged {
+    pub stime: Option<i64>,
+    pub etime: Option<i64>,
+    pub page: Option<u32>,
+    pub page_size: Option<u32>,
+    /// Why it was refused, if it was (a protocol violation by the client).
+    pub refused: Option<String>,
+    /// The fault injected into the answer, if any.
+    pub fault: Option<Fault>,
+}
+
+struct Armed {
+    trigger: Trigger,
+    fault: Fault,
+    remaining: u32,
+}
+
+struct Inner {
+    app_key: String,
+    secret: String,
+    changes: Vec<Change>,
+    faults: Vec<Armed>,
+    log: Vec<Logged>,
+    /// Answer a page holding exactly one change with `Data` as an object instead of a list.
+    single_object_pages: bool,
+}
+
+/// A running stand-in.
+#[derive(Clone)]
+pub struct StandIn {
+    pub addr: SocketAddr,
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl StandIn {
+    /// Starts a stand-in on a free loopback port, serving `changes`.
+    pub async fn start(app_key: &str, secret: &str, changes: Vec<Change>) -> Self {
+        Self::start_on("127.0.0.1:0", app_key, secret, changes).await
+    }
+
+    /// Starts a stand-in on `bind` (e.g. `127.0.0.1:9100`).
+    pub async fn start_on(bind: &str, app_key: &str, secret: &str, mut changes: Vec<Change>) -> Self {
+        changes.sort_by(|a, b| (a.modify_ts, &a.order_sn).cmp(&(b.modify_ts, &b.order_sn)));
+        let inner = Arc::new(Mutex::new(Inner {
+            app_key: app_key.to_owned(),
+            secret: secret.to_owned(),
+            changes,
+            faults: Vec::new(),
+            log: Vec::new(),
+            single_object_pages: false,
+        }));
+        let app = Router::new()
+            .route("/{app_key}/{service}", post(handle))
+            .with_state(Arc::clone(&inner));
+        let listener = tokio::net::TcpListener::bind(bind).await.expect("stand-in binds");
+        let addr = listener.local_addr().expect("local addr");
+        tokio::spawn(async move {
+            axum::serve(listener, app).await.expect("stand-in serves");
+        });
+        Self { addr, inner }
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Injects `fault` into the next `times` requests matching `trigger`.
+    pub fn fail(&self, trigger: Trigger, fault: Fault, times: u32) {
+        self.lock().faults.push(Armed {
+            trigger,
+            fault,
+            remaining: times,
+        });
+    }
+
+    /// Removes every armed fault.
+    pub fn heal(&self) {
+        self.lock().faults.clear();
+    }
+
+    pub fn set_single_object_pages(&self, on: bool) {
+        self.lock().single_object_pages = on;
+    }
+
+    /// Every request received so far.
+    pub fn log(&self) -> Vec<Logged> {
+        self.lock().log.clone()
+    }
+
+    /// Requests the stand-in refused as protocol violations (bad signature, span over a day, …).
+    pub fn violations(&self) -> Vec<Logged> {
+        self.log().into_iter().filter(|l| l.refused.is_some()).collect()
+    }
+
+    /// The data set served.
+    pub fn changes(&self) -> Vec<Change> {
+        self.lock().changes.clone()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().expect("stand-in state is not poisoned")
+    }
+}
+
+fn status(code: i64, message: &str) -> Response {
+    let body = format!(r#"{{"Status":{code},"Message":"{message}","Data":null}}"#);
+    ([("content-type", "application/json")], body).into_response()
+}
+
+async fn handle(
+    State(inner): State<Arc<Mutex<Inner>>>,
+    Path((app_key, service)): Path<(String, String)>,
+    body: String,
+) -> Response {
+    let decision = decide(
+        &mut inner.lock().expect("not poisoned"),
+        &app_key,
+        &service,
+        &body,
+    );
+    let json = |body: String| ([("content-type", "application/json")], body).into_response();
+    match decision {
+        Decision::Refuse(code, message) => status(code, &message),
+        Decision::Serve(body) => json(body),
+        Decision::Delayed(delay, body) => {
+            tokio::time::sleep(delay).await;
+            json(body)
+        }
+        Decision::Fault(Fault::ServerError) => {
+            (StatusCode::INTERNAL_SERVER_ERROR, "upstream failure").into_response()
+        }
+        Decision::Fault(Fault::MalformedJson) => json(r#"{"Status":0,"Data":[{"OrderSn":"#.to_owned()),
+        Decision::Fault(Fault::RateLimited) => {
+            let mut response = (StatusCode::TOO_MANY_REQUESTS, "slow down").into_response();
+            response
+                .headers_mut()
+                .insert("retry-after", HeaderValue::from_static("1"));
+            response
+        }
+        Decision::Fault(Fault::StatusError) => status(5000, "service busy"),
+        Decision::Fault(Fault::Delay(_)) => unreachable!("delays are decided as Delayed"),
+    }
+}
+
+enum Decision {
+    Refuse(i64, String),
+    Fault(Fault),
+    Delayed(Duration, String),
+    Serve(String),
+}
+
+fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decision {
+    let params: Option<BTreeMap<String, String>> = serde_json::from_str(body).ok();
+    let get = |name: &str| params.as_ref().and_then(|p| p.get(name)).cloned();
+    let stime = get("Stime").and_then(|v| v.parse::<i64>().ok());
+    let etime = get("Etime").and_then(|v| v.parse::<i64>().ok());
+    let page = get("Page").map_or(Some(1), |v| v.parse::<u32>().ok());
+    let page_size = get("PageSize").map_or(Some(20), |v| v.parse::<u32>().ok());
+    let mut logged = Logged {
+        stime,
+        etime,
+        page,
+        page_size,
+        refused: None,
+        fault: None,
+    };
+
+    let refusal = (|| {
+        let params = params
+            .as_ref()
+            .ok_or((1001, "the body must be a JSON object of strings"))?;
+        if app_key != state.app_key || get("AppKey").as_deref() != Some(app_key) {
+            return Err((1002, "unknown AppKey"));
+        }
+        if service != SETTLEMENT_SERVICE || get("Service").as_deref() != Some(service) {
+            return Err((1002, "unknown Service"));
+        }
+        if get("Timestamp").and_then(|t| t.parse::<i64>().ok()).is_none() {
+            return Err((1001, "Timestamp is required"));
+        }
+        let mut unsigned = params.clone();
+        let sent = unsigned.remove("Sign").unwrap_or_default();
+        if sent != sign(&state.secret, app_key, service, &unsigned) {
+            return Err((1003, "sign error"));
+        }
+        let (Some(stime), Some(etime)) = (stime, etime) else {
+            return Err((1001, "Stime and Etime are required"));
+        };
+        if etime < stime || etime - stime > MAX_WINDOW_SECONDS {
+            return Err((1004, "the time span cannot exceed 1 day"));
+        }
+        match (page, page_size) {
+            (Some(p), Some(s)) if p >= 1 && (1..=MAX_PAGE_SIZE).contains(&s) => Ok((stime, etime, p, s)),
+            _ => Err((1005, "Page must be >= 1 and PageSize 1 to 200")),
+        }
+    })();
+
+    let (stime, etime, page, page_size) = match refusal {
+        Ok(ok) => ok,
+        Err((code, message)) => {
+            logged.refused = Some(message.to_owned());
+            state.log.push(logged);
+            return Decision::Refuse(code, message.to_owned());
+        }
+    };
+
+    let request_number = state.log.len() + 1;
+    let fault = state.faults.iter_mut().find_map(|armed| {
+        let hit = match armed.trigger {
+            Trigger::Request(n) => n == request_number,
+            Trigger::Page(p) => p == page,
+            Trigger::WindowPage { stime: s, page: p } => s == stime && p == page,
+        };
+        (hit && armed.remaining > 0).then(|| {
+            armed.remaining -= 1;
+            armed.fault
+        })
+    });
+    logged.fault = fault;
+    state.log.push(logged);
+    match fault {
+        None | Some(Fault::Delay(_)) => {}
+        Some(other) => return Decision::Fault(other),
+    }
+
+    let in_window: Vec<&Change> = state
+        .changes
+        .iter()
+        .filter(|c| c.modify_ts >= stime && c.modify_ts <= etime)
+        .collect();
+    let start = ((page - 1) as usize).saturating_mul(page_size as usize);
+    let slice: Vec<&str> = in_window
+        .iter()
+        .skip(start)
+        .take(page_size as usize)
+        .map(|c| c.json.as_str())
+        .collect();
+    let data = if slice.len() == 1 && state.single_object_pages {
+        slice[0].to_owned()
+    } else {
+        format!("[{}]", slice.join(","))
+    };
+    let body = format!(r#"{{"Status":0,"Message":"success","Data":{data}}}"#);
+    match fault {
+        Some(Fault::Delay(delay)) => Decision::Delayed(delay, body),
+        _ => Decision::Serve(body),
+    }
+}
+
+/// Counts of (OrderSn, ModifyAt, ConfirmPrice) in a data set, for comparing with what was stored.
+pub fn identity_counts<'a>(
+    items: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> HashMap<String, usize> {
+    let mut counts = HashMap::new();
+    for (sn, at, price) in items {
+        *counts.entry(format!("{sn}|{at}|{price}")).or_insert(0) += 1;
+    }
+    counts
+}
