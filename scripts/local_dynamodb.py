@@ -6,6 +6,12 @@ Prints the endpoint URL as its first line of output once the server accepts conn
     local_dynamodb.py --port 0 --stdin-eof  free port; stop when stdin closes (the Rust tests hold
                                             the other end of the pipe, so the server never outlives
                                             the test process, however that process ends)
+
+moto keeps no locks: two requests handled at once can both pass the same condition (seen here: two
+concurrent conditional UpdateItems of a new item both succeeding, and a cancelled
+TransactWriteItems restoring a table copy over a concurrent write). DynamoDB applies each request
+atomically, so this server handles one request at a time (connections stay concurrent and
+keep-alive). That is moto unchanged, served the way DynamoDB behaves, not a fake of it.
 """
 
 import argparse
@@ -13,7 +19,29 @@ import signal
 import sys
 import threading
 
-from moto.server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+
+def serialized(app):
+    """A WSGI app that lets one request at a time through `app`, body included."""
+    lock = threading.Lock()
+
+    def handle(environ, start_response):
+        with lock:
+            chunks = app(environ, start_response)
+            try:
+                return [b"".join(chunks)]
+            finally:
+                close = getattr(chunks, "close", None)
+                if close is not None:
+                    close()
+
+    return handle
 
 
 def main() -> None:
@@ -23,9 +51,10 @@ def main() -> None:
     parser.add_argument("--stdin-eof", action="store_true", help="exit when stdin reaches end of file")
     args = parser.parse_args()
 
-    server = ThreadedMotoServer(ip_address=args.host, port=args.port, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    app = serialized(DomainDispatcherApplication(create_backend_app))
+    server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
+    host, port = server.server_address[:2]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     print(f"http://{host}:{port}", flush=True)
 
     if args.stdin_eof:
@@ -35,7 +64,7 @@ def main() -> None:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         signal.signal(signal.SIGINT, lambda *_: stop.set())
         stop.wait()
-    server.stop()
+    server.shutdown()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ use shared::secret::Secret;
 use shared::settlement::WindowSettings;
 use shared::settlement_sync::{Mode, RunSummary, SettlementSync, SyncError};
 use shared::store::Store;
+use shared::store::settlement::Lease;
 use testkit::linkbest_standin::{Change, Fault, StandIn, Trigger, generate, identity_counts};
 use testkit::{TestTable, attr_n, attr_s};
 use time::OffsetDateTime;
@@ -45,6 +46,12 @@ fn config(table: &TestTable, base_url: &str, lookback: i64) -> SettlementConfig 
             request_timeout: Duration::from_millis(1_500),
         },
     }
+}
+
+/// The same settings with pages of 50, so a few hundred changes make many pages.
+fn small_pages(mut config: SettlementConfig) -> SettlementConfig {
+    config.page_size = 50;
+    config
 }
 
 fn sync_with(table: &TestTable, config: &SettlementConfig) -> SettlementSync {
@@ -157,9 +164,9 @@ async fn a_three_day_gap_of_1000_changes_is_stored_once_over_many_pages() {
 #[tokio::test]
 async fn a_failure_on_a_middle_page_keeps_the_checkpoint_and_the_next_run_completes() {
     let table = TestTable::create().await;
-    let data = recent(900, 3, 2);
+    let data = recent(360, 3, 2);
     let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
-    let config = config(&table, &standin.base_url(), 3 * DAY);
+    let config = small_pages(config(&table, &standin.base_url(), 3 * DAY));
     let sync = sync_with(&table, &config);
     let first_window_start = now().unix_timestamp() - LAG - 3 * DAY - 3_600;
     let second_window = first_window_start + DAY;
@@ -193,9 +200,9 @@ async fn a_failure_on_a_middle_page_keeps_the_checkpoint_and_the_next_run_comple
 #[tokio::test]
 async fn transient_failures_of_every_kind_are_retried() {
     let table = TestTable::create().await;
-    let data = recent(600, 1, 3);
+    let data = recent(250, 1, 3);
     let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
-    let mut config = config(&table, &standin.base_url(), DAY);
+    let mut config = small_pages(config(&table, &standin.base_url(), DAY));
     config.retry.max_attempts = 6;
     let sync = sync_with(&table, &config);
     standin.fail(Trigger::Request(1), Fault::ServerError, 1);
@@ -217,9 +224,9 @@ async fn transient_failures_of_every_kind_are_retried() {
 #[tokio::test]
 async fn two_runs_started_at_once_store_everything_exactly_once() {
     let table = TestTable::create().await;
-    let data = recent(800, 2, 4);
+    let data = recent(300, 2, 4);
     let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
-    let config = config(&table, &standin.base_url(), 2 * DAY);
+    let config = small_pages(config(&table, &standin.base_url(), 2 * DAY));
     let (a, b) = (sync_with(&table, &config), sync_with(&table, &config));
 
     let (ra, rb) = tokio::join!(scheduled(&a, "run-a"), scheduled(&b, "run-b"));
@@ -240,9 +247,9 @@ async fn two_runs_started_at_once_store_everything_exactly_once() {
 #[tokio::test]
 async fn a_run_that_reaches_its_deadline_stops_cleanly_and_the_next_resumes() {
     let table = TestTable::create().await;
-    let data = recent(1_000, 3, 5);
+    let data = recent(400, 3, 5);
     let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
-    let sync = sync_with(&table, &config(&table, &standin.base_url(), 3 * DAY));
+    let sync = sync_with(&table, &small_pages(config(&table, &standin.base_url(), 3 * DAY)));
     // Every first and second page answers slowly, so the run cannot finish in time.
     standin.fail(Trigger::Page(1), Fault::Delay(Duration::from_millis(400)), 1_000);
     standin.fail(Trigger::Page(2), Fault::Delay(Duration::from_millis(400)), 1_000);
@@ -407,4 +414,72 @@ async fn the_stand_in_enforces_the_one_day_rule_and_the_signature() {
         .collect();
     assert_eq!(refused, ["the time span cannot exceed 1 day", "sign error"]);
     assert_ne!(standin.base_url(), DEFAULT_BASE_URL);
+}
+
+#[tokio::test]
+async fn the_lease_is_exclusive_until_released_or_expired() {
+    let table = TestTable::create().await;
+    let store = Store::from_config(table.client.clone(), &table.store_config());
+    assert_eq!(
+        store.acquire_settlement_lease("a", 1_000, 2_000).await.unwrap(),
+        Lease::Acquired { checkpoint: None }
+    );
+    assert_eq!(
+        store.acquire_settlement_lease("b", 1_001, 2_001).await.unwrap(),
+        Lease::HeldByOther {
+            owner: "a".into(),
+            until: 2_000
+        }
+    );
+    // Only the holder moves the checkpoint, and only forward.
+    let at = OffsetDateTime::now_utc();
+    assert!(store.advance_settlement_checkpoint("b", 500, at).await.is_err());
+    assert!(store.advance_settlement_checkpoint("a", 500, at).await.unwrap());
+    assert!(!store.advance_settlement_checkpoint("a", 400, at).await.unwrap());
+    assert!(!store.advance_settlement_checkpoint("a", 500, at).await.unwrap());
+    store.release_settlement_lease("b").await.unwrap();
+    assert!(matches!(
+        store.acquire_settlement_lease("c", 1_002, 2_002).await.unwrap(),
+        Lease::HeldByOther { .. }
+    ));
+    store.release_settlement_lease("a").await.unwrap();
+    assert_eq!(
+        store.acquire_settlement_lease("c", 1_003, 2_003).await.unwrap(),
+        Lease::Acquired {
+            checkpoint: Some(500)
+        }
+    );
+    // An expired lease (a crashed run) is taken over.
+    assert_eq!(
+        store.acquire_settlement_lease("d", 2_004, 3_000).await.unwrap(),
+        Lease::Acquired {
+            checkpoint: Some(500)
+        }
+    );
+    assert_eq!(checkpoint(&table).await, Some(500));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn of_many_runs_starting_at_once_exactly_one_takes_the_lease() {
+    for _ in 0..3 {
+        let table = TestTable::create().await;
+        let store = Store::from_config(table.client.clone(), &table.store_config());
+        let tasks: Vec<_> = (0..10)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move {
+                    store
+                        .acquire_settlement_lease(&format!("run-{i}"), 1_000, 2_000)
+                        .await
+                })
+            })
+            .collect();
+        let mut acquired = 0;
+        for task in tasks {
+            if matches!(task.await.unwrap().unwrap(), Lease::Acquired { .. }) {
+                acquired += 1;
+            }
+        }
+        assert_eq!(acquired, 1);
+    }
 }

@@ -8,17 +8,18 @@
 use std::time::{Duration, Instant};
 
 use lambda_http::http::{HeaderMap, Method, StatusCode, header};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
 
 use crate::config::CallbackConfig;
+use crate::http::{body_bytes, lambda_request_id};
 use crate::igv_callback::{
     AuthFailure, BodyProblem, CallbackHeaders, StatusCallback, check_window, parse_body, read_headers,
     verify_signature,
 };
 use crate::secret::Secret;
 use crate::store::igv::NewCallback;
-use crate::store::{RecordWrite, Store, StoreError, ViewWrite};
+use crate::store::{RecordWrite, Store, StoreError};
 
 /// Everything that makes a callback fail (any answer but 200: the platform retries).
 #[derive(Debug, thiserror::Error)]
@@ -61,24 +62,13 @@ impl CallbackError {
     }
 }
 
-/// What a successfully handled callback led to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CallbackOutcome {
-    /// A new request id, stored (and the order view brought up to it).
-    Stored { view: ViewWrite },
-    /// The request id was stored before; nothing overwritten.
-    Duplicate {
-        same_content: Option<bool>,
-        view_repaired: bool,
-    },
-}
+/// What a successfully handled callback led to: stored (new `X-Request-Id`) or found.
+pub type CallbackOutcome = RecordWrite;
 
-impl CallbackOutcome {
-    fn outcome(&self) -> &'static str {
-        match self {
-            CallbackOutcome::Stored { .. } => "stored",
-            CallbackOutcome::Duplicate { .. } => "duplicate",
-        }
+fn outcome_word(outcome: &CallbackOutcome) -> &'static str {
+    match outcome {
+        RecordWrite::Created { .. } => "stored",
+        RecordWrite::Duplicate { .. } => "duplicate",
     }
 }
 
@@ -130,17 +120,12 @@ impl Callback {
     /// [`Callback::handle`] with the clock given (tests move it).
     pub async fn handle_at(&self, request: Request, now: OffsetDateTime) -> Response<Body> {
         let started = Instant::now();
-        let lambda_request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
-        let body: &[u8] = match request.body() {
-            Body::Text(text) => text.as_bytes(),
-            Body::Binary(bytes) => bytes,
-            _ => &[],
-        };
+        let lambda_request_id = lambda_request_id(&request);
         let delivery = self
             .process(
                 request.method(),
                 request.headers(),
-                body,
+                body_bytes(&request),
                 now,
                 lambda_request_id.as_deref(),
             )
@@ -148,7 +133,7 @@ impl Callback {
         let status = status_for(&delivery.result);
         log_delivery(&delivery, status, started, lambda_request_id.as_deref());
         let word = match &delivery.result {
-            Ok(outcome) => outcome.outcome(),
+            Ok(outcome) => outcome_word(outcome),
             Err(e) => e.outcome(),
         };
         Response::builder()
@@ -204,16 +189,7 @@ impl Callback {
             received_at: now,
             lambda_request_id,
         };
-        Ok(match self.store.store_igv_callback(&new).await? {
-            RecordWrite::Created { view } => CallbackOutcome::Stored { view },
-            RecordWrite::Duplicate {
-                same_content,
-                view_repaired,
-            } => CallbackOutcome::Duplicate {
-                same_content,
-                view_repaired,
-            },
-        })
+        Ok(self.store.store_igv_callback(&new).await?)
     }
 }
 
@@ -229,11 +205,11 @@ fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambd
         .and_then(|c| c.seller_order_status.as_deref());
     let status = status.as_u16();
     match &delivery.result {
-        Ok(CallbackOutcome::Stored { view }) => tracing::info!(
+        Ok(RecordWrite::Created { view }) => tracing::info!(
             target: "callback", outcome = "stored", status, request_id, x_timestamp, order_id,
             seller_order_status, view = ?view, latency_ms, lambda_request_id, "callback stored"
         ),
-        Ok(CallbackOutcome::Duplicate {
+        Ok(RecordWrite::Duplicate {
             same_content: Some(false),
             ..
         }) => tracing::warn!(
@@ -241,7 +217,7 @@ fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambd
             seller_order_status, content_differs = true, latency_ms, lambda_request_id,
             "request id already stored with a different body (the body is unsigned: possible replay); kept the first"
         ),
-        Ok(CallbackOutcome::Duplicate {
+        Ok(RecordWrite::Duplicate {
             same_content,
             view_repaired,
         }) => tracing::info!(

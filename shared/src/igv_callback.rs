@@ -11,11 +11,10 @@ use std::time::Duration;
 use hmac::{Hmac, KeyInit, Mac};
 use lambda_http::http::HeaderMap;
 use sha2::Sha256;
-use subtle::ConstantTimeEq;
 
 use crate::json::{RawKind, RawObject, ScalarText, is_plain_unsigned_integer, scalar_text};
 use crate::keys::validate_id;
-use crate::secret::Secret;
+use crate::secret::{Secret, any_secret_signs};
 
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 pub const TIMESTAMP_HEADER: &str = "x-timestamp";
@@ -150,16 +149,8 @@ pub fn signature_hex(secret: &str, timestamp: &str, request_id: &str) -> String 
 /// Verifies `X-Signature` against every secret: hex compared without regard to case, each
 /// comparison in constant time, never stopping at the first match.
 pub fn verify_signature(headers: &CallbackHeaders, secrets: &[Secret]) -> Result<(), AuthFailure> {
-    let mut received = [0u8; 32];
-    if hex::decode_to_slice(headers.signature.as_bytes(), &mut received).is_err() {
-        return Err(AuthFailure::BadSignature);
-    }
-    let mut matched = subtle::Choice::from(0u8);
-    for secret in secrets {
-        let expected = compute_signature(secret.expose(), &headers.timestamp, &headers.request_id);
-        matched |= expected.ct_eq(&received);
-    }
-    if bool::from(matched) {
+    let signs = |secret: &str| compute_signature(secret, &headers.timestamp, &headers.request_id);
+    if any_secret_signs(&headers.signature, secrets, signs) {
         Ok(())
     } else {
         Err(AuthFailure::BadSignature)

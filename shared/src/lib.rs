@@ -4,6 +4,7 @@
 pub mod aws;
 pub mod callback;
 pub mod config;
+pub mod http;
 pub mod igv_callback;
 pub mod json;
 pub mod keys;

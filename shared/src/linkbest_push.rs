@@ -6,11 +6,10 @@
 
 use md5::{Digest, Md5};
 use serde_json::value::RawValue;
-use subtle::ConstantTimeEq;
 
 use crate::json::{Ambiguous, RawKind, RawObject, ScalarText, is_plain_unsigned_integer, scalar_text};
 use crate::keys::{IdError, validate_id};
-use crate::secret::Secret;
+use crate::secret::{Secret, any_secret_signs};
 
 /// The `PushId` of the test push Linkbest sends when a postback address is reviewed.
 pub const TEST_PUSH_ID: &str = "0";
@@ -271,16 +270,8 @@ pub fn sign_hex(token: &str, event_type: &str, push_id: &str, create_time: &str)
 /// at the first match, so timing reveals neither the signature nor which token matched.
 /// The hex comparison ignores case.
 pub fn verify_sign(push: &OrderPush, tokens: &[Secret]) -> Result<(), PushRejection> {
-    let mut received = [0u8; 16];
-    if hex::decode_to_slice(push.sign.as_bytes(), &mut received).is_err() {
-        return Err(PushRejection::BadSignature);
-    }
-    let mut matched = subtle::Choice::from(0u8);
-    for token in tokens {
-        let expected = compute_sign(token.expose(), &push.event_type, &push.push_id, &push.create_time);
-        matched |= expected.ct_eq(&received);
-    }
-    if bool::from(matched) {
+    let signs = |token: &str| compute_sign(token, &push.event_type, &push.push_id, &push.create_time);
+    if any_secret_signs(&push.sign, tokens, signs) {
         Ok(())
     } else {
         Err(PushRejection::BadSignature)

@@ -7,14 +7,15 @@
 use std::time::Instant;
 
 use lambda_http::http::{Method, StatusCode, header};
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
 
 use crate::config::PostbackConfig;
+use crate::http::{body_bytes, lambda_request_id};
 use crate::linkbest_push::{OrderLink, OrderPush, PushRejection, parse_push, verify_sign};
 use crate::secret::Secret;
 use crate::store::linkbest::NewPush;
-use crate::store::{RecordWrite, Store, StoreError, ViewWrite};
+use crate::store::{RecordWrite, Store, StoreError};
 
 /// Everything that makes a push fail (answer `-1`, Linkbest retries).
 #[derive(Debug, thiserror::Error)]
@@ -36,13 +37,8 @@ pub enum PostbackError {
 /// What a successfully handled push led to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PostbackOutcome {
-    /// A new push, stored (and its order view written with it).
-    Stored { view: ViewWrite },
-    /// The PushId was stored before; nothing overwritten.
-    Duplicate {
-        same_content: Option<bool>,
-        view_repaired: bool,
-    },
+    /// A push written (new PushId) or found (duplicate; nothing overwritten) in the store.
+    Record(RecordWrite),
     /// The review's test push: verified, answered, never stored.
     TestPush,
 }
@@ -73,8 +69,10 @@ impl PushAnswer {
 /// The review's test push answers `1` ("received"), as the document asks for `0` or `1`.
 pub fn answer_for(result: &Result<PostbackOutcome, PostbackError>) -> PushAnswer {
     match result {
-        Ok(PostbackOutcome::Stored { .. }) | Ok(PostbackOutcome::TestPush) => PushAnswer::Stored,
-        Ok(PostbackOutcome::Duplicate { .. }) => PushAnswer::AlreadyHad,
+        Ok(PostbackOutcome::Record(RecordWrite::Created { .. })) | Ok(PostbackOutcome::TestPush) => {
+            PushAnswer::Stored
+        }
+        Ok(PostbackOutcome::Record(RecordWrite::Duplicate { .. })) => PushAnswer::AlreadyHad,
         Err(_) => PushAnswer::Failed,
     }
 }
@@ -105,17 +103,11 @@ impl Postback {
     /// Handles one HTTP request from API Gateway (or a function URL) and logs one line about it.
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
-        let lambda_request_id = request.lambda_context_ref().map(|c| c.request_id.clone());
-        let body: &[u8] = match request.body() {
-            Body::Empty => &[],
-            Body::Text(text) => text.as_bytes(),
-            Body::Binary(bytes) => bytes,
-            _ => &[],
-        };
+        let lambda_request_id = lambda_request_id(&request);
         let delivery = self
             .process(
                 request.method(),
-                body,
+                body_bytes(&request),
                 OffsetDateTime::now_utc(),
                 lambda_request_id.as_deref(),
             )
@@ -195,16 +187,9 @@ impl Postback {
             received_at,
             lambda_request_id,
         };
-        Ok(match self.store.store_linkbest_push(&new).await? {
-            RecordWrite::Created { view } => PostbackOutcome::Stored { view },
-            RecordWrite::Duplicate {
-                same_content,
-                view_repaired,
-            } => PostbackOutcome::Duplicate {
-                same_content,
-                view_repaired,
-            },
-        })
+        Ok(PostbackOutcome::Record(
+            self.store.store_linkbest_push(&new).await?,
+        ))
     }
 }
 
@@ -223,22 +208,22 @@ fn log_delivery(delivery: &Delivery, answer: PushAnswer, started: Instant, lambd
     });
     let answer = answer.as_str();
     match &delivery.result {
-        Ok(PostbackOutcome::Stored { view }) => tracing::info!(
+        Ok(PostbackOutcome::Record(RecordWrite::Created { view })) => tracing::info!(
             target: "postback", outcome = "stored", answer, push_id, event_type, order_sn,
             view = ?view, order_problem, latency_ms, lambda_request_id, "push stored"
         ),
-        Ok(PostbackOutcome::Duplicate {
+        Ok(PostbackOutcome::Record(RecordWrite::Duplicate {
             same_content: Some(false),
             ..
-        }) => tracing::warn!(
+        })) => tracing::warn!(
             target: "postback", outcome = "duplicate", answer, push_id, event_type, order_sn,
             content_differs = true, latency_ms, lambda_request_id,
             "push id already stored with different content (possible replay or partner bug); kept the first"
         ),
-        Ok(PostbackOutcome::Duplicate {
+        Ok(PostbackOutcome::Record(RecordWrite::Duplicate {
             same_content,
             view_repaired,
-        }) => tracing::info!(
+        })) => tracing::info!(
             target: "postback", outcome = "duplicate", answer, push_id, event_type, order_sn,
             content_compared = same_content.is_some(), view_repaired, latency_ms, lambda_request_id,
             "push already stored"

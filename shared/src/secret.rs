@@ -39,6 +39,26 @@ pub fn parse_secret_list(list: &str) -> Vec<Secret> {
         .collect()
 }
 
+/// Whether `received_hex` (hex, either case) equals the `N`-byte signature that `expected`
+/// computes with any of `secrets`. Each comparison runs in constant time and every secret is
+/// tried, so timing tells neither the signature nor which secret matched.
+pub fn any_secret_signs<const N: usize>(
+    received_hex: &str,
+    secrets: &[Secret],
+    expected: impl Fn(&str) -> [u8; N],
+) -> bool {
+    use subtle::ConstantTimeEq;
+    let mut received = [0u8; N];
+    if hex::decode_to_slice(received_hex.as_bytes(), &mut received).is_err() {
+        return false;
+    }
+    let mut matched = subtle::Choice::from(0u8);
+    for secret in secrets {
+        matched |= expected(secret.expose()).ct_eq(&received);
+    }
+    bool::from(matched)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,6 +69,21 @@ mod tests {
         assert!(!format!("{s:?}").contains("hunter2"));
         assert!(!format!("{s}").contains("hunter2"));
         assert_eq!(s.expose(), "hunter2");
+    }
+
+    #[test]
+    fn any_secret_signs_compares_hex_of_either_case_against_every_secret() {
+        let secrets = [Secret::new("a"), Secret::new("b")];
+        let sig = |s: &str| [s.as_bytes()[0]; 2];
+        assert!(any_secret_signs("6262", &secrets, sig));
+        assert!(any_secret_signs("6161", &secrets, sig));
+        assert!(!any_secret_signs("6363", &secrets, sig));
+        assert!(!any_secret_signs("626", &secrets, sig), "odd length");
+        assert!(!any_secret_signs("626262", &secrets, sig), "wrong length");
+        assert!(!any_secret_signs("zzzz", &secrets, sig));
+        assert!(!any_secret_signs("6161", &[], sig));
+        let upper = |_: &str| [0xab, 0xcd];
+        assert!(any_secret_signs("ABCD", &secrets, upper) && any_secret_signs("abcd", &secrets, upper));
     }
 
     #[test]
