@@ -53,8 +53,9 @@ pub enum FetchError {
     Malformed(#[from] ResponseProblem),
     #[error("Status {status}: {message}")]
     Status { status: i64, message: String },
-    #[error("the run's deadline came while retrying (last error: {0})")]
-    Deadline(String),
+    /// The run's deadline came before the page arrived (`last_error`: of the attempts before).
+    #[error("the run's deadline came first (last error: {})", last_error.as_deref().unwrap_or("none"))]
+    Deadline { last_error: Option<String> },
 }
 
 impl FetchError {
@@ -62,7 +63,7 @@ impl FetchError {
     /// signature does not get better by asking again.
     pub fn is_retryable(&self) -> bool {
         !matches!(self, FetchError::Http(code) if (400..500).contains(code))
-            && !matches!(self, FetchError::Deadline(_))
+            && !matches!(self, FetchError::Deadline { .. })
     }
 }
 
@@ -144,9 +145,9 @@ impl LinkbestClient {
             Ok(result) => result,
             Err(_) => {
                 let last = last_error.lock().expect("not poisoned").take();
-                Err(FetchError::Deadline(
-                    last.map_or_else(|| "none".to_owned(), |e| e.to_string()),
-                ))
+                Err(FetchError::Deadline {
+                    last_error: last.map(|e| e.to_string()),
+                })
             }
         }
     }
@@ -237,7 +238,7 @@ mod tests {
             }
             .is_retryable()
         );
-        assert!(!FetchError::Deadline(String::new()).is_retryable());
+        assert!(!FetchError::Deadline { last_error: None }.is_retryable());
     }
 
     #[test]

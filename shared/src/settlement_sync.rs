@@ -276,16 +276,25 @@ impl SettlementSync {
                 page,
                 page_size: self.page_size,
             };
-            let answer = self
-                .client
-                .settlement_page(&request, stop_at)
-                .await
-                .map_err(|source| SyncError::Api {
-                    stime: window.start,
-                    etime: window.end,
-                    page,
-                    source,
-                })?;
+            let answer = match self.client.settlement_page(&request, stop_at).await {
+                Ok(answer) => answer,
+                // Out of time mid-page: a clean stop, the window stays unfinished.
+                Err(FetchError::Deadline { last_error }) => {
+                    if let Some(error) = last_error {
+                        tracing::warn!(target: "settlement_sync", error, stime = window.start, page,
+                            "stopped for the deadline while retrying a page");
+                    }
+                    return Ok(WindowEnd::OutOfTime);
+                }
+                Err(source) => {
+                    return Err(SyncError::Api {
+                        stime: window.start,
+                        etime: window.end,
+                        page,
+                        source,
+                    });
+                }
+            };
             let received = answer.changes.len();
             let stored = self
                 .store
