@@ -483,3 +483,87 @@ async fn of_many_runs_starting_at_once_exactly_one_takes_the_lease() {
         assert_eq!(acquired, 1);
     }
 }
+
+#[tokio::test]
+async fn a_persistent_failure_at_any_page_position_loses_and_doubles_nothing() {
+    let data = recent(150, 2, 11);
+    // One clock for every run, so every run plans the very same windows.
+    let at = now();
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    // A clean run on a scratch table lists every page position a run asks for.
+    let scratch = TestTable::create().await;
+    let mut config = config(&scratch, &standin.base_url(), 2 * DAY);
+    config.page_size = 25;
+    sync_with(&scratch, &config)
+        .run(Mode::Scheduled, "scratch", at, far_deadline())
+        .await
+        .unwrap();
+    let positions: Vec<(i64, u32)> = standin
+        .log()
+        .iter()
+        .map(|l| (l.stime.unwrap(), l.page.unwrap()))
+        .collect();
+    assert!(positions.len() >= 6, "{positions:?}");
+
+    for (stime, page) in positions {
+        let table = TestTable::create().await;
+        let mut config = config.clone();
+        config.store = table.store_config();
+        let sync = sync_with(&table, &config);
+        standin.fail(Trigger::WindowPage { stime, page }, Fault::ServerError, 1_000);
+        let failed = sync.run(Mode::Scheduled, "failing", at, far_deadline()).await;
+        assert!(failed.is_err(), "failure at {stime}/{page}: {failed:?}");
+        standin.heal();
+        let recovered = sync
+            .run(Mode::Scheduled, "recovery", at, far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(recovered.result, "completed");
+        let stored = stored_changes(&table).await;
+        assert_eq!(stored, expected(&data), "failure at {stime}/{page}");
+        assert!(stored.values().all(|n| *n == 1));
+    }
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn a_run_killed_between_page_writes_and_the_checkpoint_is_recovered_by_the_next() {
+    let table = TestTable::create().await;
+    let data = recent(300, 3, 12);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    let config = small_pages(config(&table, &standin.base_url(), 3 * DAY));
+    // Page 2 of every window answers slowly: the run is killed while it waits, after page 1 of
+    // the first window was stored and before that window's checkpoint write.
+    standin.fail(Trigger::Page(2), Fault::Delay(Duration::from_secs(5)), 1_000);
+    let sync = sync_with(&table, &config);
+    let run = tokio::spawn(async move { scheduled(&sync, "killed").await });
+    while standin.log().len() < 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    run.abort();
+    let _ = run.await;
+    assert!(
+        !stored_changes(&table).await.is_empty(),
+        "page 1 was stored before the kill"
+    );
+    assert_eq!(checkpoint(&table).await, None, "no window was complete");
+
+    // The killed run still holds the lease; once it expires, the next run takes over.
+    standin.heal();
+    let sync = sync_with(&table, &config);
+    let soon = sync
+        .run(Mode::Scheduled, "too-early", now(), far_deadline())
+        .await
+        .unwrap();
+    assert_eq!(soon.result, "lease_held");
+    let later = now() + time::Duration::minutes(12);
+    let summary = sync
+        .run(Mode::Scheduled, "after-expiry", later, far_deadline())
+        .await
+        .unwrap();
+    assert_eq!(summary.result, "completed");
+    let stored = stored_changes(&table).await;
+    assert_eq!(stored, expected(&data));
+    assert!(stored.values().all(|n| *n == 1));
+    assert_no_violations(&standin);
+}

@@ -8,6 +8,7 @@
 
 pub mod faults;
 pub mod linkbest_standin;
+pub mod proxy;
 pub mod table_def;
 
 use std::collections::HashMap;
@@ -142,6 +143,27 @@ pub async fn client_for(config: &StoreConfig) -> Client {
         }
     };
     shared::aws::dynamodb_client_from(loader, config).await
+}
+
+/// The DynamoDB endpoint the tests use.
+pub fn endpoint() -> String {
+    match backend() {
+        Backend::Moto { endpoint } => endpoint.clone(),
+        Backend::External => std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default(),
+    }
+}
+
+/// A client for the test backend that connects through `endpoint` (e.g. a fault proxy).
+pub async fn client_via(endpoint: &str, config: &StoreConfig) -> Client {
+    let loader = match backend() {
+        Backend::Moto { .. } => aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::new("local", "local", None, None, "testkit")),
+        Backend::External => aws_config::defaults(BehaviorVersion::latest()).region(Region::new(
+            std::env::var("AWS_REGION").unwrap_or_else(|_| "us-east-1".to_owned()),
+        )),
+    };
+    shared::aws::dynamodb_client_from(loader.endpoint_url(endpoint), config).await
 }
 
 /// A client whose endpoint accepts no connections: DynamoDB "unreachable".

@@ -209,22 +209,22 @@ impl Store {
             .await?;
 
         // The newest change of each order (by ModifyAt, then digest) shapes its view.
-        let mut newest: HashMap<&str, (ForwardUpdate, &SettlementChange)> = HashMap::new();
-        for change in changes {
-            let Some(update) = settle_view_update(change, fetched_at) else {
-                continue;
-            };
-            let order_sn = change.order_sn.as_deref().expect("a view update has an order");
-            match newest.get(order_sn) {
-                Some((current, _)) if current.version >= update.version => {}
+        let mut newest: HashMap<String, ForwardUpdate> = HashMap::new();
+        for update in changes
+            .iter()
+            .filter_map(|change| settle_view_update(change, fetched_at))
+        {
+            match newest.get(&update.pk) {
+                Some(current) if current.version >= update.version => {}
                 _ => {
-                    newest.insert(order_sn, (update, change));
+                    newest.insert(update.pk.clone(), update);
                 }
             }
         }
-        let view_calls = newest.len();
-        let views_updated = stream::iter(newest.into_values())
-            .map(|(update, _)| async move { self.update_forward(&update).await })
+        let updates: Vec<ForwardUpdate> = newest.into_values().collect();
+        let view_calls = updates.len();
+        let views_updated = stream::iter(updates)
+            .map(|update| async move { self.update_forward(&update).await })
             .buffer_unordered(CONCURRENCY)
             .try_fold(0, |sum, write| async move {
                 Ok(sum + usize::from(write == ViewWrite::Updated))
