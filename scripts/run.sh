@@ -120,6 +120,11 @@ for event in events/*.json; do
 done
 
 if $once; then
+  echo "run: load test (bounded, loopback) against the served functions"
+  FUNCTIONS_URL="http://127.0.0.1:$FUNCTIONS_PORT" "$root/target/debug/load-test" | sed 's/^/  /' || failed=1
+  # No secret, token or signature may ever reach a log line.
+  leaks=$(.venv/bin/python scripts/find_secrets_in_logs.py "$rundir/functions.log" local.env events) || failed=1
+  echo "  $leaks"
   exit "$failed"
 fi
 
