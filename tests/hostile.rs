@@ -460,6 +460,7 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
     let callback_cases = callback_corpus(secrets[0].expose());
     let total = postback_cases.len() + callback_cases.len();
     assert!(total >= 100, "the corpus has {total} requests");
+    println!("hostile corpus: {total} requests");
     let mut signatures_sent = Vec::new();
     for c in postback_cases {
         if let Body::Text(t) = c.request.body()
