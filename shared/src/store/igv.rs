@@ -3,8 +3,8 @@
 use time::OffsetDateTime;
 
 use super::{
-    CONTENT_HASH, ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE,
-    UpdateExpression, digest, get_n, n, s, timestamp, version,
+    ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
+    get_n, n, s, timestamp, version,
 };
 use crate::igv_callback::{CallbackHeaders, StatusCallback};
 use crate::keys::{
@@ -76,7 +76,6 @@ impl Store {
             ("order_id".to_owned(), s(&cb.order_id)),
             ("raw_body".to_owned(), s(new.raw_body)),
             ("received_at".to_owned(), s(timestamp(new.received_at))),
-            (CONTENT_HASH.to_owned(), s(content_hash(cb))),
         ]);
         let optional = [
             ("order_num", &cb.order_num),

@@ -3,8 +3,8 @@
 use time::OffsetDateTime;
 
 use super::{
-    CONTENT_HASH, ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE,
-    UpdateExpression, digest, n, s, timestamp,
+    ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
+    n, s, timestamp,
 };
 use crate::keys::{ORDER_SK, PUSH_SK, linkbest_order_pk, linkbest_push_pk};
 use crate::linkbest_push::{OrderFields, OrderLink, OrderPush};
@@ -59,7 +59,6 @@ impl Store {
             ("data".to_owned(), s(&push.data)),
             ("raw_body".to_owned(), s(new.raw_body)),
             ("received_at".to_owned(), s(timestamp(new.received_at))),
-            (CONTENT_HASH.to_owned(), s(content_hash(push))),
         ]);
         if let OrderLink::Order(order) = &push.order {
             item.insert("order_sn".to_owned(), s(&order.order_sn));

@@ -238,8 +238,9 @@ enum PutOnce {
 }
 
 impl Store {
-    /// Creates `record` exactly once (`attribute_not_exists(pk)`), then brings the forward-only
-    /// view that `view_for` builds up to it.
+    /// Creates `record` exactly once (`attribute_not_exists(pk)`), with `content_hash` stored in
+    /// its `content_hash` attribute, then brings the forward-only view that `view_for` builds up
+    /// to it.
     ///
     /// `view_for(None)` is the view update for the new record; `view_for(Some(stored))` the one
     /// for an already stored record with the same content (built from what was stored first, e.g.
@@ -255,10 +256,11 @@ impl Store {
     /// the partner's retry completes the view.
     pub(crate) async fn create_once(
         &self,
-        record: Item,
+        mut record: Item,
         content_hash: &str,
         view_for: impl Fn(Option<&Item>) -> Option<ForwardUpdate>,
     ) -> Result<RecordWrite, StoreError> {
+        record.insert(CONTENT_HASH.to_owned(), s(content_hash));
         match self.put_once(record).await? {
             PutOnce::Created => Ok(RecordWrite::Created {
                 view: match view_for(None) {

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{PutRequest, ReturnValue, ReturnValuesOnConditionCheckFailure, WriteRequest};
 use futures_util::{StreamExt, TryStreamExt, stream};
 use time::OffsetDateTime;
@@ -268,6 +269,15 @@ impl Store {
         })
     }
 
+    /// An `UpdateItem` of the checkpoint item (table and key set).
+    fn update_checkpoint_item(&self) -> UpdateItemFluentBuilder {
+        self.client
+            .update_item()
+            .table_name(&self.table)
+            .key("pk", s(LINKBEST_SYNC_PK))
+            .key("sk", s(SETTLEMENT_CHECKPOINT_SK))
+    }
+
     /// Takes the checkpoint's lease for `owner` until `until` (unix seconds) unless another run
     /// holds an unexpired one, and returns the checkpoint in the same call (no read before write).
     pub async fn acquire_settlement_lease(
@@ -277,11 +287,7 @@ impl Store {
         until: i64,
     ) -> Result<Lease, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(LINKBEST_SYNC_PK))
-            .key("sk", s(SETTLEMENT_CHECKPOINT_SK))
+            .update_checkpoint_item()
             .update_expression("SET #type = :type, lease_owner = :owner, lease_until = :until")
             .condition_expression("attribute_not_exists(lease_until) OR lease_until < :now")
             .expression_attribute_names("#type", ITEM_TYPE)
@@ -323,11 +329,7 @@ impl Store {
         at: OffsetDateTime,
     ) -> Result<bool, StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(LINKBEST_SYNC_PK))
-            .key("sk", s(SETTLEMENT_CHECKPOINT_SK))
+            .update_checkpoint_item()
             .update_expression("SET checkpoint = :end, checkpoint_updated_at = :at")
             .condition_expression(
                 "lease_owner = :owner AND (attribute_not_exists(checkpoint) OR checkpoint < :end)",
@@ -361,11 +363,7 @@ impl Store {
     /// expire.
     pub async fn release_settlement_lease(&self, owner: &str) -> Result<(), StoreError> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("pk", s(LINKBEST_SYNC_PK))
-            .key("sk", s(SETTLEMENT_CHECKPOINT_SK))
+            .update_checkpoint_item()
             .update_expression("REMOVE lease_owner, lease_until")
             .condition_expression("lease_owner = :owner")
             .expression_attribute_values(":owner", s(owner))
