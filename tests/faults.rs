@@ -64,9 +64,16 @@ async fn postback_under_dynamodb_faults_answers_minus_1_and_the_retry_stores_exa
         );
 
         proxy.set(fault);
+        let forwarded_before = proxy.forwarded();
         let started = Instant::now();
         let answer = body_text(&postback.handle(http_request("POST", body.clone())).await);
         assert_eq!(answer, "-1", "{fault:?}: no success without a confirmed write");
+        let reached_server = proxy.forwarded() > forwarded_before;
+        assert_eq!(
+            reached_server,
+            fault == Mode::CutAfterServerAnswered,
+            "{fault:?}: did the write reach the server"
+        );
         assert!(
             started.elapsed() < Duration::from_secs(8),
             "{fault:?}: answered within the function's timeout"

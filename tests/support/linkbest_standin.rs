@@ -227,11 +227,6 @@ impl StandIn {
         self.log().into_iter().filter(|l| l.refused.is_some()).collect()
     }
 
-    /// The data set served.
-    pub fn changes(&self) -> Vec<Change> {
-        self.lock().changes.clone()
-    }
-
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().expect("stand-in state is not poisoned")
     }
