@@ -17,6 +17,7 @@ use crate::igv_callback::{
     AuthFailure, BodyProblem, CallbackHeaders, StatusCallback, check_window, parse_body, read_headers,
     verify_signature,
 };
+use crate::metrics::{self, Unit};
 use crate::secret::Secret;
 use crate::store::igv::NewCallback;
 use crate::store::{RecordWrite, Store, StoreError};
@@ -80,6 +81,17 @@ pub fn status_for(result: &Result<CallbackOutcome, CallbackError>) -> StatusCode
     }
 }
 
+/// The CloudWatch metric (EMF, unit Count) each handled callback adds one to.
+pub fn metric_for(result: &Result<CallbackOutcome, CallbackError>) -> &'static str {
+    match result {
+        Ok(RecordWrite::Created { .. }) => "CallbacksStored",
+        Ok(RecordWrite::Duplicate { .. }) => "Duplicates",
+        Err(CallbackError::Unauthorized(_)) => "SignatureFailures",
+        Err(CallbackError::Store(_)) => "StoreFailures",
+        Err(_) => "RejectedRequests",
+    }
+}
+
 /// The callback function's state, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct Callback {
@@ -132,6 +144,7 @@ impl Callback {
             .await;
         let status = status_for(&delivery.result);
         log_delivery(&delivery, status, started, lambda_request_id.as_deref());
+        metrics::emit("callback", &[(metric_for(&delivery.result), 1.0, Unit::Count)]);
         let word = match &delivery.result {
             Ok(outcome) => outcome_word(outcome),
             Err(e) => e.outcome(),
@@ -234,5 +247,49 @@ fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambd
             target: "callback", outcome = e.outcome(), status, request_id, x_timestamp, order_id,
             reason = %e, latency_ms, lambda_request_id, "callback refused"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::igv_callback::AuthFailure;
+    use crate::store::ViewWrite;
+
+    #[test]
+    fn every_outcome_counts_toward_one_metric_and_one_status() {
+        let stored: Result<CallbackOutcome, CallbackError> = Ok(RecordWrite::Created {
+            view: ViewWrite::Updated,
+        });
+        assert_eq!(
+            (metric_for(&stored), status_for(&stored)),
+            ("CallbacksStored", StatusCode::OK)
+        );
+        let dup = Ok(RecordWrite::Duplicate {
+            same_content: Some(true),
+            view_repaired: false,
+        });
+        assert_eq!(
+            (metric_for(&dup), status_for(&dup)),
+            ("Duplicates", StatusCode::OK)
+        );
+        let unauth = Err(CallbackError::Unauthorized(AuthFailure::BadSignature));
+        assert_eq!(
+            (metric_for(&unauth), status_for(&unauth)),
+            ("SignatureFailures", StatusCode::UNAUTHORIZED)
+        );
+        let store = Err(CallbackError::Store(StoreError::Unexpected {
+            operation: "PutItem",
+            detail: String::new(),
+        }));
+        assert_eq!(
+            (metric_for(&store), status_for(&store)),
+            ("StoreFailures", StatusCode::INTERNAL_SERVER_ERROR)
+        );
+        let big = Err(CallbackError::BodyTooLarge { len: 2, limit: 1 });
+        assert_eq!(
+            (metric_for(&big), status_for(&big)),
+            ("RejectedRequests", StatusCode::PAYLOAD_TOO_LARGE)
+        );
     }
 }

@@ -12,6 +12,7 @@ pub mod linkbest_api;
 pub mod linkbest_client;
 pub mod linkbest_push;
 pub mod logging;
+pub mod metrics;
 pub mod postback;
 pub mod secret;
 pub mod settlement;

@@ -13,6 +13,7 @@ use time::OffsetDateTime;
 use crate::config::PostbackConfig;
 use crate::http::{body_bytes, lambda_request_id};
 use crate::linkbest_push::{OrderLink, OrderPush, PushRejection, parse_push, verify_sign};
+use crate::metrics::{self, Unit};
 use crate::secret::Secret;
 use crate::store::linkbest::NewPush;
 use crate::store::{RecordWrite, Store, StoreError};
@@ -77,6 +78,18 @@ pub fn answer_for(result: &Result<PostbackOutcome, PostbackError>) -> PushAnswer
     }
 }
 
+/// The CloudWatch metric (EMF, unit Count) each handled push adds one to.
+pub fn metric_for(result: &Result<PostbackOutcome, PostbackError>) -> &'static str {
+    match result {
+        Ok(PostbackOutcome::Record(RecordWrite::Created { .. })) => "PushesStored",
+        Ok(PostbackOutcome::Record(RecordWrite::Duplicate { .. })) => "Duplicates",
+        Ok(PostbackOutcome::TestPush) => "TestPushes",
+        Err(PostbackError::Rejected(PushRejection::BadSignature)) => "SignatureFailures",
+        Err(PostbackError::Store(_)) => "StoreFailures",
+        Err(_) => "RejectedRequests",
+    }
+}
+
 /// The postback function's state, built once per cold start.
 #[derive(Debug, Clone)]
 pub struct Postback {
@@ -114,6 +127,7 @@ impl Postback {
             .await;
         let answer = answer_for(&delivery.result);
         log_delivery(&delivery, answer, started, lambda_request_id.as_deref());
+        metrics::emit("postback", &[(metric_for(&delivery.result), 1.0, Unit::Count)]);
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/plain")
@@ -242,5 +256,37 @@ fn log_delivery(delivery: &Delivery, answer: PushAnswer, started: Instant, lambd
             reason = %e, test_push = push.map(OrderPush::is_test_push), latency_ms, lambda_request_id,
             "push refused"
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::ViewWrite;
+
+    #[test]
+    fn every_outcome_counts_toward_one_metric() {
+        let stored = Ok(PostbackOutcome::Record(RecordWrite::Created {
+            view: ViewWrite::NoView,
+        }));
+        let duplicate = Ok(PostbackOutcome::Record(RecordWrite::Duplicate {
+            same_content: None,
+            view_repaired: false,
+        }));
+        assert_eq!(metric_for(&stored), "PushesStored");
+        assert_eq!(metric_for(&duplicate), "Duplicates");
+        assert_eq!(metric_for(&Ok(PostbackOutcome::TestPush)), "TestPushes");
+        assert_eq!(
+            metric_for(&Err(PostbackError::Rejected(PushRejection::BadSignature))),
+            "SignatureFailures"
+        );
+        assert_eq!(metric_for(&Err(PostbackError::EmptyBody)), "RejectedRequests");
+        let store = StoreError::Unexpected {
+            operation: "PutItem",
+            detail: String::new(),
+        };
+        assert_eq!(metric_for(&Err(PostbackError::Store(store))), "StoreFailures");
+        assert_eq!(answer_for(&stored), PushAnswer::Stored);
+        assert_eq!(answer_for(&duplicate), PushAnswer::AlreadyHad);
     }
 }

@@ -12,6 +12,7 @@ use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
 use shared::config::SettlementConfig;
 use shared::linkbest_client::LinkbestClient;
+use shared::metrics::{self, Unit};
 use shared::settlement_sync::{Mode, SettlementSync};
 use shared::store::Store;
 use time::OffsetDateTime;
@@ -80,9 +81,22 @@ async fn invoke(
                 lambda_request_id = %context.request_id,
                 "settlement sync run"
             );
+            let mut figures = vec![
+                ("SyncRuns", 1.0, Unit::Count),
+                (
+                    "SettlementChangesStored",
+                    summary.items_written as f64,
+                    Unit::Count,
+                ),
+            ];
+            if let Some(lag) = summary.lag_seconds {
+                figures.push(("SyncLagSeconds", lag as f64, Unit::Seconds));
+            }
+            metrics::emit("settlement-sync", &figures);
             Ok(serde_json::to_value(summary)?)
         }
         Err(e) => {
+            metrics::emit("settlement-sync", &[("SyncRunsFailed", 1.0, Unit::Count)]);
             tracing::error!(
                 target: "settlement_sync", outcome = "failed", error = %e,
                 lambda_request_id = %context.request_id,
