@@ -1,0 +1,105 @@
+//! The operator command's views against the real DynamoDB-compatible server.
+
+use std::time::Duration;
+
+use lambda_http::Body;
+use ops::{Ops, item_json};
+use shared::callback::Callback;
+use shared::config::{
+    CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
+};
+use shared::igv_callback::signature_hex;
+use shared::linkbest_push::sign_hex;
+use shared::postback::Postback;
+use shared::secret::parse_secret_list;
+use shared::store::Store;
+use testkit::{TestTable, attr_s, body_text, http_request, local_setting};
+use time::OffsetDateTime;
+
+const ORDER: &str = "1689644928115784";
+
+#[tokio::test]
+async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
+    let table = TestTable::create().await;
+    let store = Store::from_config(table.client.clone(), &table.store_config());
+    let tokens = parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"));
+    let secrets = parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS"));
+    let postback = Postback::new(
+        store.clone(),
+        &PostbackConfig {
+            store: table.store_config(),
+            tokens: tokens.clone(),
+            max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+        },
+    );
+    let callback = Callback::new(
+        store.clone(),
+        &CallbackConfig {
+            store: table.store_config(),
+            secrets: secrets.clone(),
+            max_age: None,
+            max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+        },
+    );
+    for push_id in [11u64, 12, 13] {
+        let sign = sign_hex(tokens[0].expose(), "order.created", &push_id.to_string(), "1000");
+        let sn = if push_id == 12 {
+            ORDER.to_owned()
+        } else {
+            format!("OTHER-{push_id}")
+        };
+        let body = format!(
+            r#"{{"PushId":{push_id},"EventType":"order.created","CreateTime":1000,"Sign":"{sign}","Data":{{"OrderSn":"{sn}"}}}}"#
+        );
+        assert_eq!(body_text(&postback.handle(http_request("POST", body)).await), "1");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    let sig = signature_hex(secrets[0].expose(), "1795440540000", "rid-ops");
+    let request = lambda_http::http::Request::builder()
+        .method("POST")
+        .header("x-request-id", "rid-ops")
+        .header("x-timestamp", "1795440540000")
+        .header("x-signature", sig)
+        .body(Body::Text(format!(
+            r#"{{"orderId":{ORDER},"sellerOrderStatus":1}}"#
+        )))
+        .unwrap();
+    assert_eq!(callback.handle(request).await.status(), 200);
+
+    let ops = Ops::new(table.client.clone(), &table.name);
+    let latest = ops.latest("pushes", 2).await.unwrap();
+    let ids: Vec<&str> = latest.iter().filter_map(|i| attr_s(i, "push_id")).collect();
+    assert_eq!(ids, ["13", "12"], "newest first, limited");
+    assert_eq!(ops.latest("callbacks", 10).await.unwrap().len(), 1);
+    assert!(ops.latest("orders", 10).await.is_err());
+
+    let report = ops.order(ORDER).await.unwrap();
+    assert_eq!(report.linkbest.len(), 1, "the Linkbest order view");
+    assert_eq!(report.igv.len(), 1, "the iGV order view");
+    assert_eq!(report.pushes.len(), 1);
+    assert_eq!(attr_s(&report.pushes[0], "push_id"), Some("12"));
+    assert_eq!(report.callbacks.len(), 1);
+    assert_eq!(
+        item_json(&report.igv[0])["order_id"],
+        ORDER,
+        "ids stay exact text"
+    );
+
+    let empty = ops.checkpoint(2_000).await.unwrap();
+    assert_eq!((empty.checkpoint, empty.lag_seconds), (None, None));
+    store.acquire_settlement_lease("run", 1_000, 1_900).await.unwrap();
+    store
+        .advance_settlement_checkpoint("run", 1_500, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let c = ops.checkpoint(2_000).await.unwrap();
+    assert_eq!(
+        (
+            c.checkpoint,
+            c.lag_seconds,
+            c.lease_owner.as_deref(),
+            c.lease_until
+        ),
+        (Some(1_500), Some(500), Some("run"), Some(1_900))
+    );
+}
