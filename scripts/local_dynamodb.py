@@ -12,7 +12,13 @@ concurrent conditional UpdateItems of a new item both succeeding, and a cancelle
 TransactWriteItems restoring a table copy over a concurrent write). DynamoDB applies each request
 atomically, so this server handles one request at a time (connections stay concurrent and
 keep-alive). That is moto unchanged, served the way DynamoDB behaves, not a fake of it.
+
+`GET /__calls` answers the number of DynamoDB requests served so far by operation (a JSON
+object such as {"PutItem": 3}); the benchmarks in bench/ read it to count the calls a function
+makes, whichever language it is written in.
 """
+
+import json
 
 import argparse
 import signal
@@ -30,9 +36,17 @@ from werkzeug.serving import make_server
 def serialized(app):
     """A WSGI app that lets one request at a time through `app`, body included."""
     lock = threading.Lock()
+    calls = {}
 
     def handle(environ, start_response):
+        if environ.get("PATH_INFO") == "/__calls" and environ.get("REQUEST_METHOD") == "GET":
+            with lock:
+                body = json.dumps(calls).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        operation = environ.get("HTTP_X_AMZ_TARGET", "").rpartition(".")[2] or "other"
         with lock:
+            calls[operation] = calls.get(operation, 0) + 1
             chunks = app(environ, start_response)
             try:
                 return [b"".join(chunks)]

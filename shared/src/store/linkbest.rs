@@ -46,7 +46,8 @@ impl Store {
     }
 
     /// The record of one push: parsed fields, `Data` and the raw body exactly as received.
-    fn push_item(&self, new: &NewPush<'_>) -> Item {
+    /// (Public for the benchmarks, which time building it.)
+    pub fn push_item(&self, new: &NewPush<'_>) -> Item {
         let push = new.push;
         let mut item = Item::from([
             ("pk".to_owned(), s(linkbest_push_pk(&push.push_id))),
