@@ -452,26 +452,34 @@ async fn an_unreachable_dynamodb_answers_500() {
 }
 
 #[tokio::test]
-async fn a_failed_view_update_answers_500_and_the_retry_completes_it() {
+async fn a_write_whose_answer_is_lost_answers_500_and_the_retry_answers_200() {
     let table = TestTable::create().await;
     let config = config(&table);
-    let fault = FailCalls::new("UpdateItem", Strike::AfterServerAnswered, 1);
+    let fault = FailCalls::new("TransactWriteItems", Strike::AfterServerAnswered, 1);
     let faulty = with_fault(&table.client, fault.clone());
     let cb = Callback::new(Store::from_config(faulty, &config.store), &config);
     let b = body("61", "1");
     assert_eq!(send(&cb, signed(&secret(), "rid-view", NOW_MS, &b)).await, 500);
     assert_eq!(fault.injected(), 1);
-    assert_eq!(send(&cb, signed(&secret(), "rid-view", NOW_MS, &b)).await, 200);
+    // iGV's retry carries a fresh X-Timestamp: a duplicate, and the view keeps the stored one.
+    assert_eq!(
+        send(&cb, signed(&secret(), "rid-view", NOW_MS + 5_000, &b)).await,
+        200
+    );
     let view = table.get(&igv_order_pk("61"), ORDER_SK).await.unwrap();
     assert_eq!(attr_s(&view, "last_request_id"), Some("rid-view"));
+    assert_eq!(
+        attr_n(&view, "last_x_timestamp"),
+        Some(NOW_MS.to_string().as_str())
+    );
     assert_eq!(table.scan().await.len(), 2);
 }
 
 #[tokio::test]
-async fn a_retry_with_a_fresh_timestamp_completes_the_view_as_first_stored() {
+async fn a_failed_write_stores_nothing_and_the_retry_is_stored_with_its_own_timestamp() {
     let table = TestTable::create().await;
     let config = config(&table);
-    let fault = FailCalls::new("UpdateItem", Strike::BeforeSending, 1);
+    let fault = FailCalls::new("TransactWriteItems", Strike::BeforeSending, 1);
     let cb = Callback::new(
         Store::from_config(with_fault(&table.client, fault.clone()), &config.store),
         &config,
@@ -481,18 +489,19 @@ async fn a_retry_with_a_fresh_timestamp_completes_the_view_as_first_stored() {
         send(&cb, signed(&secret(), "rid-fresh", NOW_MS - 5_000, &b)).await,
         500
     );
+    assert!(
+        table.scan().await.is_empty(),
+        "callback and view together or not at all"
+    );
     assert_eq!(send(&cb, signed(&secret(), "rid-fresh", NOW_MS, &b)).await, 200);
     let view = table.get(&igv_order_pk("71"), ORDER_SK).await.unwrap();
     assert_eq!(
         attr_n(&view, "last_x_timestamp"),
-        Some((NOW_MS - 5_000).to_string().as_str())
+        Some(NOW_MS.to_string().as_str())
     );
     let item = table
         .get(&igv_callback_pk("rid-fresh"), CALLBACK_SK)
         .await
         .unwrap();
-    assert_eq!(
-        attr_n(&item, "x_timestamp"),
-        Some((NOW_MS - 5_000).to_string().as_str())
-    );
+    assert_eq!(attr_n(&item, "x_timestamp"), Some(NOW_MS.to_string().as_str()));
 }

@@ -280,27 +280,49 @@ async fn equal_create_times_are_ordered_by_push_id() {
 }
 
 #[tokio::test]
-async fn a_retry_repairs_a_view_that_is_behind_its_stored_push() {
+async fn a_duplicate_writes_nothing_even_after_a_newer_push() {
     let table = TestTable::create().await;
     let pb = postback(&table).await;
-    let body = signed_push(
+    let older = signed_push(
         &token(),
         8001,
         "order.created",
         1_000,
         &order_data("SO-8", 0, "7.00"),
     );
-    assert_eq!(deliver(&pb, &body).await, "1");
-    // The view goes missing (an operator deleted it, a restore lost it, …).
-    table.delete(&linkbest_order_pk("SO-8"), ORDER_SK).await;
+    let newer = signed_push(
+        &token(),
+        8002,
+        "order.updated",
+        2_000,
+        &order_data("SO-8", 1, "7.00"),
+    );
+    assert_eq!(deliver(&pb, &older).await, "1");
+    assert_eq!(deliver(&pb, &newer).await, "1");
+    let sorted = |mut items: Vec<testkit::Item>| {
+        items.sort_by_key(|i| {
+            (
+                attr_s(i, "pk").map(str::to_owned),
+                attr_s(i, "sk").map(str::to_owned),
+            )
+        });
+        items
+    };
+    let before = sorted(table.scan().await);
 
-    assert_eq!(deliver(&pb, &body).await, "0");
+    assert_eq!(deliver(&pb, &older).await, "0");
+    assert_eq!(deliver(&pb, &newer).await, "0");
 
+    assert_eq!(
+        sorted(table.scan().await),
+        before,
+        "duplicates leave every item as it was"
+    );
     let view = table
         .get(&linkbest_order_pk("SO-8"), ORDER_SK)
         .await
-        .expect("view repaired by the retry");
-    assert_eq!(attr_s(&view, "last_push_id"), Some("8001"));
+        .expect("view");
+    assert_eq!(attr_s(&view, "last_push_id"), Some("8002"));
 }
 
 #[tokio::test]
@@ -435,10 +457,10 @@ async fn a_store_error_answers_minus_1_and_the_retry_stores_the_push() {
 }
 
 #[tokio::test]
-async fn a_failed_view_update_answers_minus_1_and_the_retry_completes_it() {
+async fn a_failed_write_answers_minus_1_stores_nothing_and_the_retry_stores_push_and_view() {
     let table = TestTable::create().await;
     let config = config(&table);
-    let fault = FailCalls::new("UpdateItem", Strike::BeforeSending, 1);
+    let fault = FailCalls::new("TransactWriteItems", Strike::BeforeSending, 1);
     let faulty = with_fault(&table.client, fault.clone());
     let pb = Postback::new(Store::from_config(faulty, &config.store), &config);
     let body = signed_push(
@@ -452,22 +474,22 @@ async fn a_failed_view_update_answers_minus_1_and_the_retry_completes_it() {
     assert_eq!(
         deliver(&pb, &body).await,
         "-1",
-        "the view update failed: not acknowledged"
+        "the write failed: not acknowledged"
     );
     assert_eq!(fault.injected(), 1);
     assert!(
-        table.get(&linkbest_push_pk("9401"), PUSH_SK).await.is_some(),
-        "the push itself is kept"
+        table.scan().await.is_empty(),
+        "push and view are written together or not at all"
     );
-    assert!(table.get(&linkbest_order_pk("SO-12"), ORDER_SK).await.is_none());
 
-    // Linkbest's retry: the push is a duplicate, the view is completed, the answer is 0.
-    assert_eq!(deliver(&pb, &body).await, "0");
+    // Linkbest's retry stores both.
+    assert_eq!(deliver(&pb, &body).await, "1");
     let view = table
         .get(&linkbest_order_pk("SO-12"), ORDER_SK)
         .await
-        .expect("view completed");
+        .expect("view written with the push");
     assert_eq!(attr_s(&view, "last_push_id"), Some("9401"));
+    assert!(table.get(&linkbest_push_pk("9401"), PUSH_SK).await.is_some());
     assert_eq!(table.scan().await.len(), 2);
 }
 
@@ -475,7 +497,7 @@ async fn a_failed_view_update_answers_minus_1_and_the_retry_completes_it() {
 async fn a_write_whose_answer_is_lost_answers_minus_1_and_the_retry_answers_0() {
     let table = TestTable::create().await;
     let config = config(&table);
-    let fault = FailCalls::new("PutItem", Strike::AfterServerAnswered, 1);
+    let fault = FailCalls::new("TransactWriteItems", Strike::AfterServerAnswered, 1);
     let faulty = with_fault(&table.client, fault.clone());
     let pb = Postback::new(Store::from_config(faulty, &config.store), &config);
     let body = signed_push(
@@ -495,6 +517,6 @@ async fn a_write_whose_answer_is_lost_answers_minus_1_and_the_retry_answers_0() 
     let view = table
         .get(&linkbest_order_pk("SO-13"), ORDER_SK)
         .await
-        .expect("view completed by the retry");
+        .expect("view written with the push");
     assert_eq!(attr_s(&view, "last_push_id"), Some("9501"));
 }

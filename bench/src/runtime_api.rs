@@ -121,7 +121,8 @@ async fn next(State(inner): State<Arc<Inner>>) -> impl IntoResponse {
         return (StatusCode::GONE, HeaderMap::new(), Bytes::new());
     };
     let id = format!("bench-{:08}", inner.next_id.fetch_add(1, Ordering::SeqCst));
-    let deadline = SystemTime::now() + Duration::from_secs(30);
+    // Lambda's longest timeout, so a long settlement run is never cut by this emulator.
+    let deadline = SystemTime::now() + Duration::from_secs(900);
     let deadline_ms = deadline
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_millis())

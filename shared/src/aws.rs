@@ -21,6 +21,10 @@ pub async fn dynamodb_client_from(loader: ConfigLoader, config: &StoreConfig) ->
         .operation_attempt_timeout(config.attempt_timeout)
         .operation_timeout(config.operation_timeout)
         .build();
-    let sdk_config = loader.timeout_config(timeouts).load().await;
+    let sdk_config = loader
+        .http_client(crate::tls::sdk_https_client())
+        .timeout_config(timeouts)
+        .load()
+        .await;
     Client::new(&sdk_config)
 }

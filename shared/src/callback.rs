@@ -230,12 +230,9 @@ fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambd
             seller_order_status, content_differs = true, latency_ms, lambda_request_id,
             "request id already stored with a different body (the body is unsigned: possible replay); kept the first"
         ),
-        Ok(RecordWrite::Duplicate {
-            same_content,
-            view_repaired,
-        }) => tracing::info!(
+        Ok(RecordWrite::Duplicate { same_content }) => tracing::info!(
             target: "callback", outcome = "duplicate", status, request_id, x_timestamp, order_id,
-            seller_order_status, content_compared = same_content.is_some(), view_repaired, latency_ms,
+            seller_order_status, content_compared = same_content.is_some(), latency_ms,
             lambda_request_id, "callback already stored"
         ),
         Err(e @ CallbackError::Store(store)) => tracing::error!(
@@ -267,7 +264,6 @@ mod tests {
         );
         let dup = Ok(RecordWrite::Duplicate {
             same_content: Some(true),
-            view_repaired: false,
         });
         assert_eq!(
             (metric_for(&dup), status_for(&dup)),

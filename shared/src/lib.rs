@@ -18,3 +18,4 @@ pub mod secret;
 pub mod settlement;
 pub mod settlement_sync;
 pub mod store;
+pub mod tls;

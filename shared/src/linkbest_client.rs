@@ -86,6 +86,7 @@ const MAX_PACE: Duration = Duration::from_secs(30);
 
 impl LinkbestClient {
     pub fn new(base_url: &str, app_key: &str, secret: Secret, retry: RetrySettings) -> Result<Self, String> {
+        crate::tls::install_crypto_provider();
         let http = reqwest::Client::builder()
             .connect_timeout(retry.request_timeout)
             .timeout(retry.request_timeout)

@@ -234,12 +234,9 @@ fn log_delivery(delivery: &Delivery, answer: PushAnswer, started: Instant, lambd
             content_differs = true, latency_ms, lambda_request_id,
             "push id already stored with different content (possible replay or partner bug); kept the first"
         ),
-        Ok(PostbackOutcome::Record(RecordWrite::Duplicate {
-            same_content,
-            view_repaired,
-        })) => tracing::info!(
+        Ok(PostbackOutcome::Record(RecordWrite::Duplicate { same_content })) => tracing::info!(
             target: "postback", outcome = "duplicate", answer, push_id, event_type, order_sn,
-            content_compared = same_content.is_some(), view_repaired, latency_ms, lambda_request_id,
+            content_compared = same_content.is_some(), latency_ms, lambda_request_id,
             "push already stored"
         ),
         Ok(PostbackOutcome::TestPush) => tracing::info!(
@@ -271,7 +268,6 @@ mod tests {
         }));
         let duplicate = Ok(PostbackOutcome::Record(RecordWrite::Duplicate {
             same_content: None,
-            view_repaired: false,
         }));
         assert_eq!(metric_for(&stored), "PushesStored");
         assert_eq!(metric_for(&duplicate), "Duplicates");

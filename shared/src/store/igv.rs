@@ -4,7 +4,7 @@ use time::OffsetDateTime;
 
 use super::{
     ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
-    get_n, n, s, timestamp, version,
+    n, s, timestamp, version,
 };
 use crate::igv_callback::{CallbackHeaders, StatusCallback};
 use crate::keys::{
@@ -53,15 +53,10 @@ impl Store {
     /// Stores a callback exactly once, keyed by `X-Request-Id`, together with the forward-only
     /// order view (by `X-Timestamp`, ties by request id). See [`Store::create_once`].
     pub async fn store_igv_callback(&self, new: &NewCallback<'_>) -> Result<RecordWrite, StoreError> {
-        // X-Timestamp is not part of the content: a retry may carry a fresh one. A duplicate's view
-        // update is built from the timestamp stored first, so a retry never moves the view.
-        let view_for = |stored: Option<&Item>| {
-            let timestamp_ms = stored
-                .and_then(|item| get_n(item, "x_timestamp"))
-                .unwrap_or(new.headers.timestamp_ms);
-            Some(order_view_update(new, timestamp_ms))
-        };
-        self.create_once(self.callback_item(new), &content_hash(new.callback), view_for)
+        // X-Timestamp is not part of the content: a retry may carry a fresh one. Record and view
+        // are written together, so both carry the timestamp of the delivery that was stored.
+        let view = order_view_update(new, new.headers.timestamp_ms);
+        self.create_once(self.callback_item(new), &content_hash(new.callback), Some(view))
             .await
     }
 

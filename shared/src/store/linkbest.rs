@@ -35,13 +35,11 @@ impl Store {
     /// Stores a push exactly once, keyed by its PushId, with its order view when `Data` names an
     /// order (see [`Store::create_once`]). The view only moves forward by (`CreateTime`, PushId).
     pub async fn store_linkbest_push(&self, new: &NewPush<'_>) -> Result<RecordWrite, StoreError> {
-        // The view's version (CreateTime, PushId) is part of the content and the key, so a stored
-        // duplicate with the same content has the very same view update.
-        let view_for = |_: Option<&Item>| match &new.push.order {
+        let view = match &new.push.order {
             OrderLink::Order(order) => Some(order_view_update(new, order)),
             _ => None,
         };
-        self.create_once(self.push_item(new), &content_hash(new.push), view_for)
+        self.create_once(self.push_item(new), &content_hash(new.push), view)
             .await
     }
 

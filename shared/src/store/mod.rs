@@ -12,10 +12,14 @@ use std::error::Error as StdError;
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::error::BuildError;
 use aws_sdk_dynamodb::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
@@ -39,6 +43,8 @@ pub enum StoreError {
         operation: &'static str,
         code: Option<String>,
         detail: String,
+        /// A transaction cancelled because another request touched the same items.
+        conflict: bool,
     },
     #[error("DynamoDB {operation} answered unexpectedly: {detail}")]
     Unexpected { operation: &'static str, detail: String },
@@ -54,6 +60,7 @@ impl StoreError {
             operation,
             code: err.code().map(str::to_owned),
             detail: DisplayErrorContext(&err).to_string(),
+            conflict: false,
         }
     }
 
@@ -66,6 +73,7 @@ impl StoreError {
             operation,
             code: err.code().map(str::to_owned),
             detail: DisplayErrorContext(&err).to_string(),
+            conflict: false,
         }
     }
 
@@ -214,19 +222,21 @@ pub enum ViewWrite {
 /// The result of creating a record once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum RecordWrite {
-    /// DynamoDB confirmed the new record, then its view update.
+    /// DynamoDB confirmed the new record, together with its view update.
     Created { view: ViewWrite },
-    /// A record with this key already exists; nothing was overwritten.
+    /// A record with this key already exists; nothing was written.
     Duplicate {
         /// Whether the stored record says the same thing (`None`: the store did not return it).
         same_content: Option<bool>,
-        /// The view was behind the stored record and has been brought forward.
-        view_repaired: bool,
     },
 }
 
 /// Attribute holding a digest of what a record says, to tell a true retry from a replay.
 pub const CONTENT_HASH: &str = "content_hash";
+
+const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+/// Pauses before trying a transaction again after a `TransactionConflict` (plus up to 10 ms jitter).
+const CONFLICT_PAUSES: [Duration; 2] = [Duration::from_millis(20), Duration::from_millis(60)];
 
 /// The outcome of a conditional create.
 enum PutOnce {
@@ -237,55 +247,65 @@ enum PutOnce {
     },
 }
 
+/// The outcome of a conditional create together with its forward-only view.
+enum PutWithView {
+    Created,
+    /// The record's key existed (whatever the view's condition said); nothing was written.
+    Exists {
+        stored: Option<Item>,
+    },
+    /// The record is new but the view is already newer; nothing was written.
+    ViewNewer,
+}
+
+fn duplicate(stored: Option<&Item>, content_hash: &str) -> RecordWrite {
+    RecordWrite::Duplicate {
+        same_content: stored
+            .and_then(|item| get_s(item, CONTENT_HASH))
+            .map(|stored_hash| stored_hash == content_hash),
+    }
+}
+
 impl Store {
-    /// Creates `record` exactly once (`attribute_not_exists(pk)`), with `content_hash` stored in
-    /// its `content_hash` attribute, then brings the forward-only view that `view_for` builds up
-    /// to it.
+    /// Creates `record` exactly once (`attribute_not_exists(pk)`), with `content_hash` in its
+    /// `content_hash` attribute, and moves its forward-only `view` (if any) up to it — both in
+    /// one request.
     ///
-    /// `view_for(None)` is the view update for the new record; `view_for(Some(stored))` the one
-    /// for an already stored record with the same content (built from what was stored first, e.g.
-    /// its timestamp, not from the retry).
+    /// With a view, the record and the view update go in one `TransactWriteItems`: one round
+    /// trip, and never a record without its view (nothing to repair after a failure half-way).
+    /// A duplicate is that one request failing its condition; the stored record comes back with
+    /// the cancellation (`ALL_OLD`, no extra read) and its `content_hash` is compared with
+    /// `content_hash`, so a true retry and a replay with other content are told apart. Only an
+    /// out-of-order delivery (the view is already newer) takes a second request: the record
+    /// alone. Without a view the record is one conditional `PutItem`.
     ///
-    /// When the record exists already nothing is overwritten; the stored item comes back with the
-    /// failure (`ALL_OLD`, no extra read) and its `content_hash` is compared with `content_hash`.
-    /// A duplicate with the same content (a true retry) applies the stored record's view update
-    /// again, which is idempotent: it completes a view that an earlier delivery stored the record
-    /// for but failed to update. A replay with other (or unknown) content changes nothing.
-    ///
-    /// Any error is returned, also after the record was created, so the caller answers failure and
-    /// the partner's retry completes the view.
+    /// Any error is returned, so the caller answers failure and the partner retries.
     pub(crate) async fn create_once(
         &self,
         mut record: Item,
         content_hash: &str,
-        view_for: impl Fn(Option<&Item>) -> Option<ForwardUpdate>,
+        view: Option<ForwardUpdate>,
     ) -> Result<RecordWrite, StoreError> {
         record.insert(CONTENT_HASH.to_owned(), s(content_hash));
-        match self.put_once(record).await? {
-            PutOnce::Created => Ok(RecordWrite::Created {
-                view: match view_for(None) {
-                    Some(view) => self.update_forward(&view).await?,
-                    None => ViewWrite::NoView,
+        let Some(view) = view else {
+            return Ok(match self.put_once(record).await? {
+                PutOnce::Created => RecordWrite::Created {
+                    view: ViewWrite::NoView,
                 },
+                PutOnce::Exists { stored } => duplicate(stored.as_ref(), content_hash),
+            });
+        };
+        match self.put_with_view_retrying_conflicts(&record, &view).await? {
+            PutWithView::Created => Ok(RecordWrite::Created {
+                view: ViewWrite::Updated,
             }),
-            PutOnce::Exists { stored } => {
-                let same_content = stored
-                    .as_ref()
-                    .and_then(|item| get_s(item, CONTENT_HASH))
-                    .map(|stored_hash| stored_hash == content_hash);
-                let repair = match (&stored, same_content) {
-                    (Some(stored), Some(true)) => view_for(Some(stored)),
-                    _ => None,
-                };
-                let view_repaired = match repair {
-                    Some(view) => self.update_forward(&view).await? == ViewWrite::Updated,
-                    None => false,
-                };
-                Ok(RecordWrite::Duplicate {
-                    same_content,
-                    view_repaired,
-                })
-            }
+            PutWithView::Exists { stored } => Ok(duplicate(stored.as_ref(), content_hash)),
+            PutWithView::ViewNewer => Ok(match self.put_once(record).await? {
+                PutOnce::Created => RecordWrite::Created {
+                    view: ViewWrite::AlreadyNewer,
+                },
+                PutOnce::Exists { stored } => duplicate(stored.as_ref(), content_hash),
+            }),
         }
     }
 
@@ -308,6 +328,85 @@ impl Store {
                 }
                 other => Err(StoreError::service("PutItem", other)),
             },
+        }
+    }
+
+    /// [`Store::put_with_view`], tried again after a short pause when another request on the same
+    /// items made the transaction fail (`TransactionConflict`; the other request's outcome decides
+    /// what this one finds on the next try).
+    async fn put_with_view_retrying_conflicts(
+        &self,
+        record: &Item,
+        view: &ForwardUpdate,
+    ) -> Result<PutWithView, StoreError> {
+        let mut pauses = CONFLICT_PAUSES.iter();
+        loop {
+            match self.put_with_view(record.clone(), view).await {
+                Err(StoreError::Sdk { conflict: true, .. }) if let Some(pause) = pauses.next() => {
+                    tokio::time::sleep(*pause + Duration::from_millis(fastrand::u64(0..10))).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// The record (only if its key is new) and the view update (only if it moves the view
+    /// forward), all or nothing, in one request.
+    async fn put_with_view(&self, record: Item, view: &ForwardUpdate) -> Result<PutWithView, StoreError> {
+        const OPERATION: &str = "TransactWriteItems";
+        let built = |e: BuildError| StoreError::Unexpected {
+            operation: OPERATION,
+            detail: e.to_string(),
+        };
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(record))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(built)?;
+        let (expression, names, values) = view.parts();
+        let update = Update::builder()
+            .table_name(&self.table)
+            .key("pk", s(&view.pk))
+            .key("sk", s(view.sk))
+            .update_expression(expression)
+            .set_expression_attribute_names(Some(names))
+            .set_expression_attribute_values(Some(values))
+            .condition_expression(ForwardUpdate::CONDITION)
+            .build()
+            .map_err(built)?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put).build())
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .send()
+            .await;
+        let cancelled = match result {
+            Ok(_) => return Ok(PutWithView::Created),
+            Err(err) => match err.into_service_error() {
+                TransactWriteItemsError::TransactionCanceledException(cancelled) => cancelled,
+                other => return Err(StoreError::service(OPERATION, other)),
+            },
+        };
+        // One reason per item, in order; "None" for an item that was fine.
+        let reasons = cancelled.cancellation_reasons();
+        let code = |i: usize| reasons.get(i).and_then(|r| r.code()).unwrap_or("None");
+        match (code(0), code(1)) {
+            (CONDITION_FAILED, _) => Ok(PutWithView::Exists {
+                stored: reasons[0].item().cloned(),
+            }),
+            ("None", CONDITION_FAILED) => Ok(PutWithView::ViewNewer),
+            // TransactionConflict (another request on the same items), throttling, ...
+            _ => {
+                let conflict = reasons.iter().any(|r| r.code() == Some("TransactionConflict"));
+                let mut error = StoreError::service(OPERATION, cancelled);
+                if let StoreError::Sdk { conflict: c, .. } = &mut error {
+                    *c = conflict;
+                }
+                Err(error)
+            }
         }
     }
 
@@ -367,6 +466,119 @@ pub fn digest(parts: &[&str]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A client whose DynamoDB answers each request with the next of `answers` (status, body).
+    /// Only for the transaction error mapping, which the local server cannot produce on demand
+    /// (it serves one request at a time, so no two transactions ever conflict there).
+    fn answering(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (Store, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let served = Arc::new(AtomicUsize::new(0));
+        let count = Arc::clone(&served);
+        let http = aws_smithy_http_client::test_util::infallible_client_fn(move |_request| {
+            let i = count.fetch_add(1, Ordering::SeqCst);
+            let (status, body) = answers[i.min(answers.len() - 1)];
+            http::Response::builder().status(status).body(body).unwrap()
+        });
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_dynamodb::config::Credentials::new(
+                "a", "b", None, None, "t",
+            ))
+            .endpoint_url("http://127.0.0.1:1")
+            .http_client(http)
+            .build();
+        (Store::new(Client::from_conf(config), "t", 0), served)
+    }
+
+    fn cancelled(reasons: &str) -> String {
+        format!(
+            r#"{{"__type":"com.amazonaws.dynamodb.v20120810#TransactionCanceledException","Message":"Transaction cancelled","CancellationReasons":{reasons}}}"#
+        )
+    }
+
+    fn a_view() -> ForwardUpdate {
+        ForwardUpdate {
+            pk: "V#1".into(),
+            sk: "V",
+            update: UpdateExpression::new(vec![("v", s("1"))], &[]),
+            version_attribute: "v",
+            version: "1".into(),
+        }
+    }
+
+    fn record() -> Item {
+        Item::from([("pk".to_owned(), s("R#1")), ("sk".to_owned(), s("R"))])
+    }
+
+    #[tokio::test]
+    async fn a_transaction_conflict_is_tried_again_and_then_succeeds() {
+        let conflict: &'static str = cancelled(r#"[{"Code":"None"},{"Code":"TransactionConflict"}]"#).leak();
+        let (store, served) = answering(vec![(400, conflict), (200, "{}")]);
+        let written = store.create_once(record(), "h", Some(a_view())).await.unwrap();
+        assert_eq!(
+            written,
+            RecordWrite::Created {
+                view: ViewWrite::Updated
+            }
+        );
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn lasting_transaction_conflicts_are_an_error() {
+        let conflict: &'static str = cancelled(r#"[{"Code":"TransactionConflict"},{"Code":"None"}]"#).leak();
+        let (store, served) = answering(vec![(400, conflict)]);
+        let err = store
+            .create_once(record(), "h", Some(a_view()))
+            .await
+            .unwrap_err();
+        assert!(matches!(err, StoreError::Sdk { conflict: true, .. }), "{err:?}");
+        assert_eq!(
+            served.load(std::sync::atomic::Ordering::SeqCst),
+            3,
+            "first try and two more"
+        );
+    }
+
+    #[tokio::test]
+    async fn cancellation_reasons_tell_a_duplicate_from_a_newer_view() {
+        let duplicate: &'static str = cancelled(
+            r#"[{"Code":"ConditionalCheckFailed","Item":{"pk":{"S":"R#1"},"sk":{"S":"R"},"content_hash":{"S":"h"}}},{"Code":"ConditionalCheckFailed"}]"#,
+        )
+        .leak();
+        let (store, served) = answering(vec![(400, duplicate)]);
+        let written = store.create_once(record(), "h", Some(a_view())).await.unwrap();
+        assert_eq!(
+            written,
+            RecordWrite::Duplicate {
+                same_content: Some(true)
+            }
+        );
+        assert_eq!(
+            served.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "one failed request"
+        );
+
+        let newer: &'static str = cancelled(r#"[{"Code":"None"},{"Code":"ConditionalCheckFailed"}]"#).leak();
+        let (store, served) = answering(vec![(400, newer), (200, "{}")]);
+        let written = store.create_once(record(), "h", Some(a_view())).await.unwrap();
+        assert_eq!(
+            written,
+            RecordWrite::Created {
+                view: ViewWrite::AlreadyNewer
+            }
+        );
+        assert_eq!(
+            served.load(std::sync::atomic::Ordering::SeqCst),
+            2,
+            "the record alone after"
+        );
+    }
 
     #[test]
     fn versions_order_by_number_then_id() {
