@@ -13,24 +13,85 @@ TransactWriteItems restoring a table copy over a concurrent write). DynamoDB app
 atomically, so this server handles one request at a time (connections stay concurrent and
 keep-alive). That is moto unchanged, served the way DynamoDB behaves, not a fake of it.
 
+moto backs up every table a TransactWriteItems names with a deep copy of the whole table, to
+restore it if the transaction is cancelled: the cost of every transaction grows with the table
+(seen here: 800 ms per request at a few thousand items). With one request at a time, backing up
+just the items the transaction names is the same rollback, so `item_level_rollback` does that;
+moto still evaluates and applies every operation itself.
+
 `GET /__calls` answers the number of DynamoDB requests served so far by operation (a JSON
 object such as {"PutItem": 3}); the benchmarks in bench/ read it to count the calls a function
 makes, whichever language it is written in.
 """
 
-import json
-
 import argparse
+import copy
+import json
 import signal
 import sys
 import threading
 
+import moto.dynamodb.models as dynamodb_models
+from moto.dynamodb.exceptions import (
+    MockValidationException,
+    MultipleTransactionsException,
+    TransactionCanceledException,
+)
+from moto.dynamodb.models import DynamoDBBackend, Table
 from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
 from werkzeug.serving import make_server
+
+
+class _TablesNotCopied:
+    """Stands in for the `copy` module inside moto's DynamoDB models: a Table is not deep-copied
+    (item_level_rollback keeps the items it needs instead); everything else is."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        return value if isinstance(value, Table) else copy.deepcopy(value, memo)
+
+    def __getattr__(self, name):
+        return getattr(copy, name)
+
+
+def item_level_rollback():
+    """Makes moto's TransactWriteItems back up only the items it names (see the module doc)."""
+    original = DynamoDBBackend.transact_write_items
+    dynamodb_models.copy = _TablesNotCopied()
+
+    def transact_write_items(self, transact_items):
+        backups = []
+        for entry in transact_items:
+            _, op = next(iter(entry.items()))
+            table_name = op.get("TableName")
+            table = self.tables.get(table_name)
+            if table is None:
+                continue
+            key = op.get("Key")
+            if key is None:
+                item = op.get("Item", {})
+                names = [table.hash_key_attr, table.range_key_attr]
+                key = {name: item[name] for name in names if name and name in item}
+            try:
+                before = self.get_item(table_name, key)
+            except Exception:  # an invalid key: moto itself will refuse the transaction
+                continue
+            backups.append((table_name, key, copy.deepcopy(before.to_json()["Attributes"]) if before else None))
+        try:
+            return original(self, transact_items)
+        except (TransactionCanceledException, MultipleTransactionsException, MockValidationException):
+            for table_name, key, attributes in reversed(backups):
+                if attributes is None:
+                    self.delete_item(table_name, key)
+                else:
+                    self.put_item(table_name, attributes)
+            raise
+
+    DynamoDBBackend.transact_write_items = transact_write_items
 
 
 def serialized(app):
@@ -65,6 +126,7 @@ def main() -> None:
     parser.add_argument("--stdin-eof", action="store_true", help="exit when stdin reaches end of file")
     args = parser.parse_args()
 
+    item_level_rollback()
     app = serialized(DomainDispatcherApplication(create_backend_app))
     server = make_server(args.host, args.port, app, threaded=True, request_handler=MotoRequestHandler)
     host, port = server.server_address[:2]

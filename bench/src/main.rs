@@ -288,12 +288,12 @@ fn peak_rss_mib(child: &Child) -> Option<f64> {
     Some(kib / 1024.0)
 }
 
-const INVOKE_LIMIT: Duration = Duration::from_secs(60);
+const INVOKE_LIMIT: Duration = Duration::from_secs(600);
 
 async fn invoke(api: &RuntimeApi, event: Vec<u8>) -> Answer {
     match tokio::time::timeout(INVOKE_LIMIT, api.invoke(event)).await {
         Ok(answer) => answer,
-        Err(_) => Answer::Error("no answer within 60 s".into()),
+        Err(_) => Answer::Error("no answer within 600 s".into()),
     }
 }
 
