@@ -1,7 +1,7 @@
 # The two commands: `make run` (the whole bundle on localhost) and `make test` (every check).
 # Both install what they need into the project venv .venv/ from the pinned requirements.txt.
 
-.PHONY: run test smoke venv fmt
+.PHONY: run test smoke build venv fmt
 
 run:
 	bash scripts/run.sh
@@ -13,6 +13,10 @@ test:
 # invocation fails. CI runs it after `make test`.
 smoke:
 	bash scripts/run.sh --once
+
+# The deployable arm64 build (cargo lambda, then sam build), checked. CI runs it after smoke.
+build:
+	bash scripts/build.sh
 
 venv:
 	bash scripts/bootstrap.sh

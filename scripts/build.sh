@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The deployable build, as CI checks it (`make build`): every function for Lambda on arm64 with
+# `cargo lambda build --release --arm64` (cross-compiled with the zig that the cargo-lambda wheel
+# brings; no Docker), then `sam build` on template.yaml (BuildMethod rust-cargolambda, which calls
+# cargo lambda itself and here finds everything built), and a check that each artifact is an
+# aarch64 executable. Artifacts: target/lambda/<function>/bootstrap and .aws-sam/build/.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/bootstrap.sh
+export PATH="$(pwd)/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
+
+echo "== cargo lambda build --release --arm64" >&2
+cargo lambda build --release --arm64 --locked
+
+echo "== sam build (no container)" >&2
+# rust-cargolambda is still a beta build method in SAM.
+sam build --beta-features --build-dir .aws-sam/build
+
+python3 - <<'PY'
+import pathlib, sys
+# ELF header: e_machine at offset 18, little endian; 183 (0xB7) is AArch64.
+failed = False
+for function, resource in [("postback", "PostbackFunction"), ("callback", "CallbackFunction"),
+                           ("settlement-sync", "SettlementSyncFunction")]:
+    for path in [pathlib.Path("target/lambda") / function / "bootstrap",
+                 pathlib.Path(".aws-sam/build") / resource / "bootstrap"]:
+        data = path.read_bytes() if path.exists() else b""
+        ok = data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == 183
+        print(f"{path}: {len(data) / 1048576:.2f} MiB, {'aarch64 ELF' if ok else 'NOT an aarch64 executable'}")
+        failed |= not ok
+sys.exit(1 if failed else 0)
+PY
