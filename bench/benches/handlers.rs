@@ -6,6 +6,8 @@
 //!   parse, verify, the DynamoDB requests built, signed (SigV4) and serialized by the SDK, the
 //!   JSON log line and the EMF line — with an in-memory HTTP client answering DynamoDB's `{}`
 //!   instead of a network round trip.
+//! - `postback_store_call`: only the store call of a parsed push (items built, then the SDK's
+//!   request), so the SDK's share of `postback_handle` shows.
 //! - `settlement_page_parse`: one 200-row `orders.settlement.get` answer parsed.
 //!
 //! Run with `cargo bench -p bench --bench handlers` (bench/run.sh does).
@@ -95,6 +97,21 @@ fn benches(c: &mut Criterion) {
             };
             black_box(store.push_item(&new));
             black_box(shared::store::linkbest::content_hash(&push));
+        })
+    });
+
+    // The store call alone (record and view items, then the SDK's TransactWriteItems), to tell
+    // the SDK's share of `postback_handle` from the handler's own.
+    let parsed = parse_push(&body).expect("valid push");
+    c.bench_function("postback_store_call", |b| {
+        b.iter(|| {
+            let new = NewPush {
+                push: &parsed,
+                raw_body: &body,
+                received_at: OffsetDateTime::now_utc(),
+                lambda_request_id: Some("req-0001"),
+            };
+            black_box(runtime.block_on(store.store_linkbest_push(&new)).expect("stored"))
         })
     });
 

@@ -854,7 +854,10 @@ async fn main() -> Result<(), String> {
         let x86 = bench.bin_dir.join(function.label());
         let size = file_mib(&x86).unwrap_or(f64::NAN);
         let stripped = stripped_mib(&x86).unwrap_or(f64::NAN);
-        let figure = format!("Binary size x86_64, {} (as built / stripped)", function.label());
+        let figure = format!(
+            "Binary size x86_64, {} (as built / stripped; Python: Powertools + handler package)",
+            function.label()
+        );
         let mut r = compared(
             figure,
             stripped,
