@@ -119,6 +119,10 @@ for event in events/*.json; do
   fi
 done
 
+echo "run: the operator command on the local table (ops latest pushes 3)"
+"$root/target/debug/ops" latest pushes 3 2>&1 | sed 's/^/  /'
+[ "${PIPESTATUS[0]}" = 0 ] || failed=1
+
 if $once; then
   echo "run: load test (bounded, loopback) against the served functions"
   FUNCTIONS_URL="http://127.0.0.1:$FUNCTIONS_PORT" "$root/target/debug/load-test" | sed 's/^/  /' || failed=1

@@ -14,8 +14,6 @@
 //! `BENCH_PYTHON` (the baseline venv's python; the baseline columns stay empty without it),
 //! `BENCH_SECONDS` (per throughput level, default 5), `BENCH_COLD_RUNS` (default 15),
 //! `BENCH_CRITERION_DIR` (default `target/criterion`).
-//!
-//! `bench client-init` (internal): builds the DynamoDB client once and prints the microseconds.
 
 mod runtime_api;
 
@@ -195,6 +193,11 @@ impl Bench {
 
     /// Starts one function process against `api`.
     fn spawn(&self, function: Function, api: &RuntimeApi) -> std::io::Result<Child> {
+        self.spawn_with(function, api, Stdio::null())
+    }
+
+    /// Starts one function process against `api`, its stdout (the logs) going to `stdout`.
+    fn spawn_with(&self, function: Function, api: &RuntimeApi, stdout: Stdio) -> std::io::Result<Child> {
         let mut command = match function {
             Function::PythonPostback => {
                 let python = self.python.as_ref().expect("checked before");
@@ -212,7 +215,7 @@ impl Bench {
             .env("AWS_LAMBDA_RUNTIME_API", api.address())
             .env("AWS_LAMBDA_FUNCTION_NAME", function.label())
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(stdout)
             .stderr(Stdio::null())
             .spawn()
     }
@@ -297,18 +300,36 @@ async fn invoke(api: &RuntimeApi, event: Vec<u8>) -> Answer {
     }
 }
 
-/// Median time from process start to the first answered invocation, in ms.
-async fn cold_start(bench: &Bench, function: Function, runs: usize) -> Result<f64, String> {
-    let mut samples = Vec::with_capacity(runs);
+/// Medians over fresh processes: start to first answered invocation, and (Rust) the init
+/// figures the function logs itself (`initialised`: `init_ms`, `sdk_init_ms`), in ms.
+struct ColdStart {
+    first_answer_ms: f64,
+    init_ms: Option<f64>,
+    sdk_init_ms: Option<f64>,
+}
+
+/// `init_ms` and `sdk_init_ms` from a function's `initialised` log line.
+fn init_figures(logs: &str) -> Option<(f64, f64)> {
+    logs.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .find(|v| v["message"] == "initialised")
+        .and_then(|v| Some((v["init_ms"].as_f64()?, v["sdk_init_ms"].as_f64()?)))
+}
+
+async fn cold_start(bench: &Bench, function: Function, runs: usize) -> Result<ColdStart, String> {
+    let (mut samples, mut inits, mut sdk_inits) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..runs {
         // A fresh runtime API per process: a killed process's pending poll can't take the next
         // invocation.
         let api = RuntimeApi::start().await;
         let event = bench.event_for(function);
         let started = Instant::now();
-        let child = bench.spawn(function, &api).map_err(|e| e.to_string())?;
+        let mut child = bench
+            .spawn_with(function, &api, Stdio::piped())
+            .map_err(|e| e.to_string())?;
         let answer = invoke(&api, event).await;
         let elapsed = started.elapsed().as_secs_f64() * 1000.0;
+        let stdout = child.stdout.take();
         kill(child);
         if !stored(function, &answer) {
             return Err(format!(
@@ -319,28 +340,22 @@ async fn cold_start(bench: &Bench, function: Function, runs: usize) -> Result<f6
             ));
         }
         samples.push(elapsed);
+        let mut logs = String::new();
+        if let Some(mut out) = stdout {
+            use std::io::Read;
+            let _ = out.read_to_string(&mut logs);
+        }
+        if let Some((init, sdk)) = init_figures(&logs) {
+            inits.push(init);
+            sdk_inits.push(sdk);
+        }
     }
-    Ok(median(&mut samples))
-}
-
-/// Median time to build the SDK client in a fresh process (`bench client-init`), in ms.
-fn rust_client_init(bench: &Bench, runs: usize) -> Result<f64, String> {
-    let me = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut samples = Vec::new();
-    for _ in 0..runs {
-        let out = Command::new(&me)
-            .arg("client-init")
-            .envs(&bench.env)
-            .output()
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&out.stdout);
-        let micros: f64 = text
-            .trim()
-            .parse()
-            .map_err(|_| format!("client-init printed {text:?}"))?;
-        samples.push(micros / 1000.0);
-    }
-    Ok(median(&mut samples))
+    let some = |mut v: Vec<f64>| (!v.is_empty()).then(|| median(&mut v));
+    Ok(ColdStart {
+        first_answer_ms: median(&mut samples),
+        init_ms: some(inits),
+        sdk_init_ms: some(sdk_inits),
+    })
 }
 
 /// `{client_init_ms, parse_verify_build_us}` from the baseline's measure.py.
@@ -581,21 +596,8 @@ fn cell<T>(result: &Result<T, String>, f: impl Fn(&T) -> String) -> String {
     }
 }
 
-async fn client_init_probe() {
-    let config = testkit::store_config("bench");
-    let started = Instant::now();
-    let client = shared::aws::dynamodb_client(&config).await;
-    let micros = started.elapsed().as_secs_f64() * 1e6;
-    drop(client);
-    println!("{micros:.0}");
-}
-
 #[tokio::main]
 async fn main() -> Result<(), String> {
-    if std::env::args().nth(1).as_deref() == Some("client-init") {
-        client_init_probe().await;
-        return Ok(());
-    }
     let root = testkit::workspace_root();
     let path_setting = |name: &str, default: &str| {
         setting(name)
@@ -684,52 +686,56 @@ async fn main() -> Result<(), String> {
         Some(f) => Some(cold_start(&bench, f, bench.cold_runs.div_ceil(2).max(3)).await),
         None => None,
     };
-    for function in [Function::Postback, Function::Callback, Function::Settlement] {
-        let rust = cold_start(&bench, function, bench.cold_runs).await;
-        let python = (function == Function::Postback)
-            .then_some(python_cold.as_ref())
-            .flatten();
-        rows.push(match (&rust, python) {
-            (Ok(r), Some(Ok(p))) => compared(
-                format!("Cold start to first answer, {} (median)", function.label()),
-                *r,
-                Some(*p),
-                "ms",
-                1,
-            ),
-            _ => Row {
-                figure: format!("Cold start to first answer, {} (median)", function.label()),
-                rust: cell(&rust, |v| format!("{v:.1} ms")),
-                python: python
-                    .map(|p| cell(p, |v| format!("{v:.1} ms")))
-                    .unwrap_or_default(),
-                ratio: String::new(),
-            },
-        });
-    }
-    let rust_init = rust_client_init(&bench, 9);
     let python_measured = if has_python {
         Some(python_measure(&bench, 5))
     } else {
         None
     };
-    rows.push(match (&rust_init, &python_measured) {
-        (Ok(r), Some(Ok((p, _)))) => compared(
-            "SDK client init in a fresh process (median)",
-            *r,
-            Some(*p),
-            "ms",
-            2,
+    let mut sdk_init_row = None;
+    for function in [Function::Postback, Function::Callback, Function::Settlement] {
+        let rust = cold_start(&bench, function, bench.cold_runs).await;
+        let python = (function == Function::Postback)
+            .then_some(python_cold.as_ref())
+            .flatten();
+        let figure = format!("Cold start to first answer, {} (median)", function.label());
+        rows.push(match (&rust, python) {
+            (Ok(r), Some(Ok(p))) => compared(figure, r.first_answer_ms, Some(p.first_answer_ms), "ms", 1),
+            _ => Row {
+                figure,
+                rust: cell(&rust, |v| format!("{:.1} ms", v.first_answer_ms)),
+                python: python
+                    .map(|p| cell(p, |v| format!("{:.1} ms", v.first_answer_ms)))
+                    .unwrap_or_default(),
+                ratio: String::new(),
+            },
+        });
+        if let Ok(ColdStart {
+            init_ms: Some(init),
+            sdk_init_ms: Some(sdk),
+            ..
+        }) = &rust
+        {
+            rows.push(row(
+                format!(
+                    "  of which init in main (config, SDK client), {} (median, as logged)",
+                    function.label()
+                ),
+                format!("{init:.2} ms (SDK client {sdk:.2} ms)"),
+            ));
+            if function == Function::Postback {
+                sdk_init_row = Some(*sdk);
+            }
+        }
+    }
+    let figure = "SDK client init in a fresh process (median; Python: import boto3 + client)";
+    rows.push(match (sdk_init_row, &python_measured) {
+        (Some(r), Some(Ok((p, _)))) => compared(figure, r, Some(*p), "ms", 2),
+        _ => row(
+            figure,
+            sdk_init_row
+                .map(|r| format!("{r:.2} ms"))
+                .unwrap_or_else(|| "not logged".into()),
         ),
-        _ => Row {
-            figure: "SDK client init in a fresh process (median)".into(),
-            rust: cell(&rust_init, |v| format!("{v:.2} ms")),
-            python: python_measured
-                .as_ref()
-                .map(|p| cell(p, |v| format!("{:.2} ms", v.0)))
-                .unwrap_or_default(),
-            ratio: String::new(),
-        },
     });
 
     // 2. Per-request CPU (criterion ran before this, see bench/run.sh).

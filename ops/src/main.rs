@@ -23,7 +23,10 @@ const USAGE: &str =
 async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let table = from_process_env("TABLE_NAME").ok_or("TABLE_NAME is not set")?;
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared::tls::sdk_https_client())
+        .load()
+        .await;
     let ops = Ops::new(aws_sdk_dynamodb::Client::new(&config), &table);
     let now = time::OffsetDateTime::now_utc();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {

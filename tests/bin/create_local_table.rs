@@ -8,7 +8,10 @@ use aws_config::BehaviorVersion;
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_owned())?;
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared::tls::sdk_https_client())
+        .load()
+        .await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let existing = client
         .list_tables()

@@ -154,7 +154,10 @@ async fn main() -> Result<(), String> {
         }
     }
 
-    let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+    let config = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(shared::tls::sdk_https_client())
+        .load()
+        .await;
     let client = aws_sdk_dynamodb::Client::new(&config);
     let (mut stored_pushes, mut stored_callbacks) = (0u64, 0u64);
     let mut start = None;

@@ -20,11 +20,14 @@ use tokio::time::Instant;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
+    let started = std::time::Instant::now();
     shared::logging::init();
     let config = SettlementConfig::from_env().inspect_err(|e| {
         tracing::error!(target: "settlement_sync", error = %e, "configuration invalid; refusing to start");
     })?;
+    let sdk_started = std::time::Instant::now();
     let dynamodb = shared::aws::dynamodb_client(&config.store).await;
+    let sdk_init = sdk_started.elapsed();
     let linkbest = LinkbestClient::new(
         &config.base_url,
         &config.app_key,
@@ -33,6 +36,7 @@ async fn main() -> Result<(), Error> {
     )?;
     let sync = SettlementSync::new(Store::from_config(dynamodb, &config.store), linkbest, &config);
     let (sync, budget) = (&sync, config.fallback_budget);
+    shared::logging::initialised("settlement-sync", started, sdk_init);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         invoke(sync, budget, event).await
     }))
