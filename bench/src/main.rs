@@ -762,12 +762,16 @@ async fn main() -> Result<(), String> {
             "CPU per push: whole handler incl. SDK request, in-memory HTTP (median)",
         ),
         (
+            "postback_store_call",
+            "CPU per push: the store call alone (items + SDK request), in-memory HTTP (median)",
+        ),
+        (
             "callback_handle",
             "CPU per callback: whole handler incl. SDK request, in-memory HTTP (median)",
         ),
         (
             "settlement_page_parse",
-            "CPU per 200-row settlement page: verify + parse (median)",
+            "CPU per 200-row settlement page: parse (median)",
         ),
     ] {
         rows.push(row(
