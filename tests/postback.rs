@@ -55,6 +55,24 @@ async fn deliver(postback: &Postback, body: &str) -> String {
     body_text(&response)
 }
 
+/// Delivers like Linkbest: a `-1` is delivered again (after a short pause), up to five times;
+/// the last answer. Against moto, which serves one request at a time, the first answer is final;
+/// against DynamoDB, concurrent transactions on the same items can conflict and answer `-1`
+/// (nothing stored), which the partner's retry settles.
+async fn deliver_with_retries(postback: &Postback, body: &str) -> String {
+    let mut answer = deliver(postback, body).await;
+    // Only where conflicts can happen: a failure against moto is a bug, not to be retried away.
+    let retries = matches!(testkit::backend(), testkit::Backend::External);
+    for _ in 0..4 {
+        if !retries || answer != "-1" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(20..120))).await;
+        answer = deliver(postback, body).await;
+    }
+    answer
+}
+
 #[tokio::test]
 async fn a_new_push_is_stored_with_its_raw_body_and_answered_1() {
     let table = TestTable::create().await;
@@ -163,7 +181,7 @@ async fn fifty_concurrent_deliveries_of_one_push_store_it_once() {
         .map(|_| {
             let pb = Arc::clone(&pb);
             let body = Arc::clone(&body);
-            tokio::spawn(async move { deliver(&pb, &body).await })
+            tokio::spawn(async move { deliver_with_retries(&pb, &body).await })
         })
         .collect();
     let mut answers = Vec::new();
@@ -204,7 +222,7 @@ async fn concurrent_different_pushes_of_one_order_are_all_stored_and_the_view_en
                 1_000 + i,
                 &order_data("SO-5", i as i32, "1.00"),
             );
-            tokio::spawn(async move { deliver(&pb, &body).await })
+            tokio::spawn(async move { deliver_with_retries(&pb, &body).await })
         })
         .collect();
     for task in tasks {
