@@ -8,7 +8,6 @@
 //!                                         here and now, as the function would (needs the
 //!                                         settlement-sync settings: LINKBEST_APP_KEY, …)
 
-use aws_config::BehaviorVersion;
 use ops::{Ops, item_json};
 use serde_json::json;
 use shared::config::{SettlementConfig, from_process_env};
@@ -23,11 +22,8 @@ const USAGE: &str =
 async fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let table = from_process_env("TABLE_NAME").ok_or("TABLE_NAME is not set")?;
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(shared::tls::sdk_https_client())
-        .load()
-        .await;
-    let ops = Ops::new(aws_sdk_dynamodb::Client::new(&config), &table);
+    let client = shared::aws::default_dynamodb_client().await;
+    let ops = Ops::new(client.clone(), &table);
     let now = time::OffsetDateTime::now_utc();
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["latest", kind, rest @ ..] => {
@@ -69,11 +65,7 @@ async fn main() -> Result<(), String> {
                 settings.app_secret.clone(),
                 settings.retry,
             )?;
-            let store = Store::new(
-                aws_sdk_dynamodb::Client::new(&config),
-                table,
-                settings.store.record_ttl_days,
-            );
+            let store = Store::new(client, table, settings.store.record_ttl_days);
             let sync = SettlementSync::new(store, linkbest, &settings);
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3_600);
             let summary = sync

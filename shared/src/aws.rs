@@ -1,7 +1,7 @@
 //! The DynamoDB client, built once per cold start.
 
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_dynamodb::Client;
 
 use crate::config::StoreConfig;
@@ -21,10 +21,17 @@ pub async fn dynamodb_client_from(loader: ConfigLoader, config: &StoreConfig) ->
         .operation_attempt_timeout(config.attempt_timeout)
         .operation_timeout(config.operation_timeout)
         .build();
-    let sdk_config = loader
-        .http_client(crate::tls::sdk_https_client())
-        .timeout_config(timeouts)
-        .load()
-        .await;
-    Client::new(&sdk_config)
+    Client::new(&sdk_config(loader.timeout_config(timeouts)).await)
+}
+
+/// A DynamoDB client from the environment with the SDK's own timeouts, for tools that are not
+/// functions (the ops command, local table set-up, the load test).
+pub async fn default_dynamodb_client() -> Client {
+    Client::new(&sdk_config(aws_config::defaults(BehaviorVersion::latest())).await)
+}
+
+/// Loads `loader` with the bundle's HTTPS client: without the SDK's default client feature, a
+/// config without one cannot send anything.
+async fn sdk_config(loader: ConfigLoader) -> SdkConfig {
+    loader.http_client(crate::tls::sdk_https_client()).load().await
 }

@@ -3,16 +3,10 @@
 //!
 //! Usage: TABLE_NAME=… AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 create-local-table
 
-use aws_config::BehaviorVersion;
-
 #[tokio::main]
 async fn main() -> Result<(), String> {
     let table = std::env::var("TABLE_NAME").map_err(|_| "TABLE_NAME is not set".to_owned())?;
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(shared::tls::sdk_https_client())
-        .load()
-        .await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let client = shared::aws::default_dynamodb_client().await;
     let existing = client
         .list_tables()
         .send()

@@ -14,7 +14,6 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_config::BehaviorVersion;
 use futures_util::{StreamExt, stream};
 use shared::igv_callback::signature_hex;
 use shared::keys::{igv_callback_pk, linkbest_push_pk};
@@ -154,11 +153,7 @@ async fn main() -> Result<(), String> {
         }
     }
 
-    let config = aws_config::defaults(BehaviorVersion::latest())
-        .http_client(shared::tls::sdk_https_client())
-        .load()
-        .await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
+    let client = shared::aws::default_dynamodb_client().await;
     let (mut stored_pushes, mut stored_callbacks) = (0u64, 0u64);
     let mut start = None;
     loop {

@@ -56,8 +56,12 @@ impl Store {
         // X-Timestamp is not part of the content: a retry may carry a fresh one. Record and view
         // are written together, so both carry the timestamp of the delivery that was stored.
         let view = order_view_update(new, new.headers.timestamp_ms);
-        self.create_once(self.callback_item(new), &content_hash(new.callback), Some(view))
-            .await
+        self.create_once(
+            || self.callback_item(new),
+            &content_hash(new.callback),
+            Some(view),
+        )
+        .await
     }
 
     fn callback_item(&self, new: &NewCallback<'_>) -> Item {

@@ -39,7 +39,7 @@ impl Store {
             OrderLink::Order(order) => Some(order_view_update(new, order)),
             _ => None,
         };
-        self.create_once(self.push_item(new), &content_hash(new.push), view)
+        self.create_once(|| self.push_item(new), &content_hash(new.push), view)
             .await
     }
 

@@ -282,13 +282,19 @@ impl Store {
     /// Any error is returned, so the caller answers failure and the partner retries.
     pub(crate) async fn create_once(
         &self,
-        mut record: Item,
+        record: impl Fn() -> Item,
         content_hash: &str,
         view: Option<ForwardUpdate>,
     ) -> Result<RecordWrite, StoreError> {
-        record.insert(CONTENT_HASH.to_owned(), s(content_hash));
+        // Built per request rather than cloned: the common path sends it once; only a retried
+        // conflict or an out-of-order event builds it again.
+        let record = || {
+            let mut item = record();
+            item.insert(CONTENT_HASH.to_owned(), s(content_hash));
+            item
+        };
         let Some(view) = view else {
-            return Ok(match self.put_once(record).await? {
+            return Ok(match self.put_once(record()).await? {
                 PutOnce::Created => RecordWrite::Created {
                     view: ViewWrite::NoView,
                 },
@@ -300,7 +306,7 @@ impl Store {
                 view: ViewWrite::Updated,
             }),
             PutWithView::Exists { stored } => Ok(duplicate(stored.as_ref(), content_hash)),
-            PutWithView::ViewNewer => Ok(match self.put_once(record).await? {
+            PutWithView::ViewNewer => Ok(match self.put_once(record()).await? {
                 PutOnce::Created => RecordWrite::Created {
                     view: ViewWrite::AlreadyNewer,
                 },
@@ -336,12 +342,12 @@ impl Store {
     /// what this one finds on the next try).
     async fn put_with_view_retrying_conflicts(
         &self,
-        record: &Item,
+        record: &impl Fn() -> Item,
         view: &ForwardUpdate,
     ) -> Result<PutWithView, StoreError> {
         let mut pauses = CONFLICT_PAUSES.iter();
         loop {
-            match self.put_with_view(record.clone(), view).await {
+            match self.put_with_view(record(), view).await {
                 Err(StoreError::Sdk { conflict: true, .. }) if let Some(pause) = pauses.next() => {
                     tokio::time::sleep(*pause + Duration::from_millis(fastrand::u64(0..10))).await;
                 }
@@ -518,7 +524,7 @@ mod tests {
     async fn a_transaction_conflict_is_tried_again_and_then_succeeds() {
         let conflict: &'static str = cancelled(r#"[{"Code":"None"},{"Code":"TransactionConflict"}]"#).leak();
         let (store, served) = answering(vec![(400, conflict), (200, "{}")]);
-        let written = store.create_once(record(), "h", Some(a_view())).await.unwrap();
+        let written = store.create_once(record, "h", Some(a_view())).await.unwrap();
         assert_eq!(
             written,
             RecordWrite::Created {
@@ -532,10 +538,7 @@ mod tests {
     async fn lasting_transaction_conflicts_are_an_error() {
         let conflict: &'static str = cancelled(r#"[{"Code":"TransactionConflict"},{"Code":"None"}]"#).leak();
         let (store, served) = answering(vec![(400, conflict)]);
-        let err = store
-            .create_once(record(), "h", Some(a_view()))
-            .await
-            .unwrap_err();
+        let err = store.create_once(record, "h", Some(a_view())).await.unwrap_err();
         assert!(matches!(err, StoreError::Sdk { conflict: true, .. }), "{err:?}");
         assert_eq!(
             served.load(std::sync::atomic::Ordering::SeqCst),
@@ -551,7 +554,7 @@ mod tests {
         )
         .leak();
         let (store, served) = answering(vec![(400, duplicate)]);
-        let written = store.create_once(record(), "h", Some(a_view())).await.unwrap();
+        let written = store.create_once(record, "h", Some(a_view())).await.unwrap();
         assert_eq!(
             written,
             RecordWrite::Duplicate {
@@ -566,7 +569,7 @@ mod tests {
 
         let newer: &'static str = cancelled(r#"[{"Code":"None"},{"Code":"ConditionalCheckFailed"}]"#).leak();
         let (store, served) = answering(vec![(400, newer), (200, "{}")]);
-        let written = store.create_once(record(), "h", Some(a_view())).await.unwrap();
+        let written = store.create_once(record, "h", Some(a_view())).await.unwrap();
         assert_eq!(
             written,
             RecordWrite::Created {
