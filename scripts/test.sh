@@ -1,26 +1,28 @@
 #!/usr/bin/env bash
-# `make test`: every quality gate, in the order that fails fastest.
-#   formatting, clippy (warnings are errors), unit + integration tests (the integration tests start
-#   their own moto server on a free port, or use AWS_ENDPOINT_URL_DYNAMODB when it is set), and
-#   `sam validate --lint` (cfn-lint) on template.yaml.
+# `make test`: every quality gate, in the order that fails fastest, each step with its duration.
+#   formatting, clippy (warnings are errors), unit + integration tests (each integration test
+#   binary starts its own DynamoDB Local on a free port, or uses AWS_ENDPOINT_URL_DYNAMODB when it
+#   is set), and `sam validate --lint` (cfn-lint) on template.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+. scripts/lib.sh
 
+step "bootstrap (project-local tools from pinned lock files)"
 scripts/bootstrap.sh
 export PATH="$PWD/.venv/bin:$PATH"
-
-step() { printf '\n== %s\n' "$*"; }
 
 step "cargo fmt --check"
 cargo fmt --all --check
 
 step "cargo clippy --all-targets -- -D warnings"
-cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
 step "cargo test (unit and integration, debug build)"
-cargo test --workspace --quiet
+cargo test --workspace --locked --quiet
 
 step "sam validate --lint (cfn-lint)"
 SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1 --template-file template.yaml
 
-step "all checks passed"
+step_done
+echo "all checks passed"

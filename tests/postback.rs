@@ -56,15 +56,13 @@ async fn deliver(postback: &Postback, body: &str) -> String {
 }
 
 /// Delivers like Linkbest: a `-1` is delivered again (after a short pause), up to five times;
-/// the last answer. Against moto, which serves one request at a time, the first answer is final;
-/// against DynamoDB, concurrent transactions on the same items can conflict and answer `-1`
-/// (nothing stored), which the partner's retry settles.
+/// the last answer. Concurrent transactions on the same items can conflict (DynamoDB and DynamoDB
+/// Local answer `TransactionConflict`); the store tries a conflict again twice, and what is still
+/// refused answers `-1` with nothing stored, which the partner's retry settles.
 async fn deliver_with_retries(postback: &Postback, body: &str) -> String {
     let mut answer = deliver(postback, body).await;
-    // Only where conflicts can happen: a failure against moto is a bug, not to be retried away.
-    let retries = matches!(testkit::backend(), testkit::Backend::External);
     for _ in 0..4 {
-        if !retries || answer != "-1" {
+        if answer != "-1" {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(fastrand::u64(20..120))).await;

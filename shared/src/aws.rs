@@ -1,10 +1,11 @@
 //! The DynamoDB client, built once per cold start.
 
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use aws_config::{BehaviorVersion, ConfigLoader};
 use aws_sdk_dynamodb::Client;
 
 use crate::config::StoreConfig;
+use crate::tls::{TrustRoots, sdk_https_client};
 
 /// Builds the DynamoDB client from the environment (region, credentials, and
 /// `AWS_ENDPOINT_URL_DYNAMODB` for a local server) with the configured timeouts, so a slow or
@@ -21,17 +22,18 @@ pub async fn dynamodb_client_from(loader: ConfigLoader, config: &StoreConfig) ->
         .operation_attempt_timeout(config.attempt_timeout)
         .operation_timeout(config.operation_timeout)
         .build();
-    Client::new(&sdk_config(loader.timeout_config(timeouts)).await)
+    let loader = loader
+        .timeout_config(timeouts)
+        .http_client(sdk_https_client(config.tls_roots));
+    Client::new(&loader.load().await)
 }
 
 /// A DynamoDB client from the environment with the SDK's own timeouts, for tools that are not
 /// functions (the ops command, local table set-up, the load test).
+/// The bundle's HTTPS client is always given: without the SDK's default client feature, a config
+/// without one cannot send anything.
 pub async fn default_dynamodb_client() -> Client {
-    Client::new(&sdk_config(aws_config::defaults(BehaviorVersion::latest())).await)
-}
-
-/// Loads `loader` with the bundle's HTTPS client: without the SDK's default client feature, a
-/// config without one cannot send anything.
-async fn sdk_config(loader: ConfigLoader) -> SdkConfig {
-    loader.http_client(crate::tls::sdk_https_client()).load().await
+    let roots = TrustRoots::for_endpoint(&crate::config::from_process_env);
+    let loader = aws_config::defaults(BehaviorVersion::latest()).http_client(sdk_https_client(roots));
+    Client::new(&loader.load().await)
 }

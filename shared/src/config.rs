@@ -9,6 +9,7 @@ use crate::linkbest_api::{DEFAULT_BASE_URL, MAX_PAGE_SIZE, MAX_WINDOW_SECONDS};
 use crate::linkbest_client::RetrySettings;
 use crate::secret::{Secret, parse_secret_list};
 use crate::settlement::WindowSettings;
+use crate::tls::TrustRoots;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
@@ -68,6 +69,10 @@ pub struct StoreConfig {
     /// Must stay below the function's own timeout so a slow DynamoDB yields a failure answer
     /// (and a partner retry) rather than a silently killed invocation.
     pub operation_timeout: Duration,
+    /// `DYNAMODB_TLS_ROOTS` (`amazon`, `system`; default: `amazon` for AWS's endpoint, `system`
+    /// when `AWS_ENDPOINT_URL_DYNAMODB` / `AWS_ENDPOINT_URL` names another): the certificates the
+    /// DynamoDB client trusts (see [`crate::tls`]).
+    pub tls_roots: TrustRoots,
 }
 
 impl StoreConfig {
@@ -81,11 +86,23 @@ impl StoreConfig {
                 reason: "timeouts must be greater than zero".into(),
             });
         }
+        let tls_roots = match env("DYNAMODB_TLS_ROOTS").map(|v| v.trim().to_ascii_lowercase()) {
+            None => TrustRoots::for_endpoint(env),
+            Some(v) if v == "amazon" => TrustRoots::AmazonTrustServices,
+            Some(v) if v == "system" => TrustRoots::System,
+            Some(v) => {
+                return Err(ConfigError::Invalid {
+                    name: "DYNAMODB_TLS_ROOTS",
+                    reason: format!("expected amazon or system, got {v:?}"),
+                });
+            }
+        };
         Ok(Self {
             table_name,
             record_ttl_days: number(env, "RECORD_TTL_DAYS", 0)?,
             attempt_timeout: Duration::from_millis(attempt_ms),
             operation_timeout: Duration::from_millis(operation_ms),
+            tls_roots,
         })
     }
 }
@@ -262,6 +279,37 @@ mod tests {
         assert_eq!(c.max_body_bytes, 65536);
         assert_eq!(c.store.record_ttl_days, 0);
         assert_eq!(c.store.operation_timeout, Duration::from_secs(5));
+        assert_eq!(c.store.tls_roots, TrustRoots::AmazonTrustServices);
+    }
+
+    #[test]
+    fn tls_roots_follow_the_endpoint_unless_set() {
+        let base = [("TABLE_NAME", "t")];
+        let roots = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            StoreConfig::from_lookup(&lookup(&pairs)).map(|c| c.tls_roots)
+        };
+        assert_eq!(roots(&[]), Ok(TrustRoots::AmazonTrustServices));
+        assert_eq!(
+            roots(&[("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000")]),
+            Ok(TrustRoots::System)
+        );
+        assert_eq!(
+            roots(&[
+                ("AWS_ENDPOINT_URL_DYNAMODB", "http://127.0.0.1:8000"),
+                ("DYNAMODB_TLS_ROOTS", "amazon")
+            ]),
+            Ok(TrustRoots::AmazonTrustServices)
+        );
+        assert_eq!(roots(&[("DYNAMODB_TLS_ROOTS", "System")]), Ok(TrustRoots::System));
+        assert!(matches!(
+            roots(&[("DYNAMODB_TLS_ROOTS", "all")]),
+            Err(ConfigError::Invalid {
+                name: "DYNAMODB_TLS_ROOTS",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! Creates the bundle's table, as `template.yaml` defines it, on the DynamoDB endpoint in the
-//! environment (`make run` points it at the local moto server). An existing table is left alone.
+//! environment (`make run` points it at the local DynamoDB Local). An existing table is left alone.
 //!
 //! Usage: TABLE_NAME=… AWS_ENDPOINT_URL_DYNAMODB=http://127.0.0.1:8000 create-local-table
 

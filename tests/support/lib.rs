@@ -1,20 +1,20 @@
 //! Test kit: a real DynamoDB-compatible server for the integration tests, tables created from
 //! `template.yaml`, and helpers to build requests and read the table back.
 //!
-//! DynamoDB: when `AWS_ENDPOINT_URL_DYNAMODB` is set, the tests use that endpoint (DynamoDB Local,
-//! or a real account with the usual AWS credentials) unchanged. Otherwise they start moto's server
-//! from the project venv on a free loopback port, once per test binary; it stops when the test
-//! process ends. Every test gets its own freshly created table, so no state leaks between tests.
+//! DynamoDB: when `AWS_ENDPOINT_URL_DYNAMODB` is set, the tests use that endpoint (another
+//! DynamoDB Local, or a real account with the usual AWS credentials) unchanged. Otherwise they start
+//! Amazon DynamoDB Local (`scripts/dynamodb-local.sh`: AWS's jar, in memory) on a free loopback
+//! port, once per test binary; it stops when the test process ends. Every test gets its own freshly
+//! created table, so no state leaks between tests.
 
+pub mod dynamodb_local;
 pub mod faults;
 pub mod linkbest_standin;
 pub mod proxy;
 pub mod table_def;
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -61,54 +61,21 @@ pub fn local_setting(name: &str) -> String {
 /// Where the tests' DynamoDB is.
 #[derive(Debug, Clone)]
 pub enum Backend {
-    /// The moto server this test binary started.
-    Moto { endpoint: String },
+    /// The DynamoDB Local this test binary started.
+    Local { endpoint: String },
     /// The endpoint in `AWS_ENDPOINT_URL_DYNAMODB`, with credentials from the environment.
     External,
 }
 
-/// The backend of this test run (starting moto the first time it is asked for).
+/// The backend of this test run (starting DynamoDB Local the first time it is asked for).
 pub fn backend() -> &'static Backend {
     static BACKEND: OnceLock<Backend> = OnceLock::new();
     BACKEND.get_or_init(|| match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
         Ok(endpoint) if !endpoint.trim().is_empty() => Backend::External,
-        _ => Backend::Moto {
-            endpoint: start_moto(),
+        _ => Backend::Local {
+            endpoint: dynamodb_local::start(),
         },
     })
-}
-
-fn start_moto() -> String {
-    let root = workspace_root();
-    let python = std::env::var_os("PARTNER_INGEST_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| root.join(".venv/bin/python"));
-    assert!(
-        python.exists(),
-        "{} not found: run `make test` (it creates the venv with moto), or set AWS_ENDPOINT_URL_DYNAMODB",
-        python.display()
-    );
-    let mut child = Command::new(&python)
-        .arg(root.join("scripts/local_dynamodb.py"))
-        .args(["--port", "0", "--stdin-eof"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto server starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout is piped"))
-        .read_line(&mut line)
-        .expect("moto server prints its endpoint");
-    let endpoint = line.trim().to_owned();
-    assert!(
-        endpoint.starts_with("http://"),
-        "moto server did not start: {line:?}"
-    );
-    // The child keeps running with its stdin pipe open until this process exits; then the pipe
-    // closes and the server stops itself.
-    Box::leak(Box::new(child));
-    endpoint
 }
 
 /// The store settings the tests use: the table, and timeouts short enough to keep failing tests fast.
@@ -118,6 +85,7 @@ pub fn store_config(table: &str) -> StoreConfig {
         record_ttl_days: 0,
         attempt_timeout: Duration::from_secs(5),
         operation_timeout: Duration::from_secs(15),
+        tls_roots: shared::tls::TrustRoots::System,
     }
 }
 
@@ -129,7 +97,7 @@ pub async fn client() -> Client {
 /// A DynamoDB client for the test backend with the given timeouts.
 pub async fn client_for(config: &StoreConfig) -> Client {
     let loader = match backend() {
-        Backend::Moto { endpoint } => aws_config::defaults(BehaviorVersion::latest())
+        Backend::Local { endpoint } => aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("local", "local", None, None, "testkit"))
             .endpoint_url(endpoint),
@@ -148,7 +116,7 @@ pub async fn client_for(config: &StoreConfig) -> Client {
 /// The DynamoDB endpoint the tests use.
 pub fn endpoint() -> String {
     match backend() {
-        Backend::Moto { endpoint } => endpoint.clone(),
+        Backend::Local { endpoint } => endpoint.clone(),
         Backend::External => std::env::var("AWS_ENDPOINT_URL_DYNAMODB").unwrap_or_default(),
     }
 }
@@ -156,7 +124,7 @@ pub fn endpoint() -> String {
 /// A client for the test backend that connects through `endpoint` (e.g. a fault proxy).
 pub async fn client_via(endpoint: &str, config: &StoreConfig) -> Client {
     let loader = match backend() {
-        Backend::Moto { .. } => aws_config::defaults(BehaviorVersion::latest())
+        Backend::Local { .. } => aws_config::defaults(BehaviorVersion::latest())
             .region(Region::new("us-east-1"))
             .credentials_provider(Credentials::new("local", "local", None, None, "testkit")),
         Backend::External => aws_config::defaults(BehaviorVersion::latest()).region(Region::new(
@@ -248,7 +216,8 @@ impl TestTable {
 }
 
 impl Drop for TestTable {
-    /// Tables on an external endpoint (possibly a real account) are deleted; moto's vanish with it.
+    /// Tables on an external endpoint (possibly a real account) are deleted; the in-memory DynamoDB
+    /// Local of this test binary vanishes with it.
     fn drop(&mut self) {
         if !matches!(backend(), Backend::External) {
             return;

@@ -9,6 +9,8 @@ pub mod settlement;
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
@@ -86,12 +88,14 @@ impl StoreError {
     }
 }
 
-/// The bundle's table and the client to reach it. Cheap to clone.
+/// The bundle's table and the client to reach it. Cheap to clone (clones share the counters).
 #[derive(Debug, Clone)]
 pub struct Store {
     client: Client,
     table: String,
     record_ttl: Option<Duration>,
+    /// Transactions tried again after a `TransactionConflict`, since this store was built.
+    conflicts_retried: Arc<AtomicU64>,
 }
 
 impl Store {
@@ -101,7 +105,14 @@ impl Store {
             table: table.into(),
             record_ttl: (record_ttl_days > 0)
                 .then(|| Duration::from_secs(u64::from(record_ttl_days) * 86_400)),
+            conflicts_retried: Arc::new(AtomicU64::new(0)),
         }
+    }
+
+    /// How many transactions were tried again after a `TransactionConflict` (another request on
+    /// the same items at the same moment), by this store and its clones.
+    pub fn conflicts_retried(&self) -> u64 {
+        self.conflicts_retried.load(Ordering::Relaxed)
     }
 
     pub fn from_config(client: Client, config: &StoreConfig) -> Self {
@@ -349,6 +360,8 @@ impl Store {
         loop {
             match self.put_with_view(record(), view).await {
                 Err(StoreError::Sdk { conflict: true, .. }) if let Some(pause) = pauses.next() => {
+                    self.conflicts_retried.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(target: "store", pk = %view.pk, "transaction conflict; trying again");
                     tokio::time::sleep(*pause + Duration::from_millis(fastrand::u64(0..10))).await;
                 }
                 other => return other,
