@@ -40,7 +40,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 echo "bench: release build of the functions and the hello-world floor" >&2
-cargo build --release --locked -p postback -p callback -p settlement-sync -p hello
+cargo build --release --locked -p postback -p callback -p linkbest-sync -p hello
 
 echo "bench: criterion (per-request CPU)" >&2
 cargo bench --locked -p bench --bench handlers >target/bench-criterion.log 2>&1 ||
@@ -48,7 +48,7 @@ cargo bench --locked -p bench --bench handlers >target/bench-criterion.log 2>&1 
 
 if [ "$arm64" = 1 ]; then
   echo "bench: cargo lambda build --release --arm64" >&2
-  cargo lambda build --release --arm64 --locked -p postback -p callback -p settlement-sync
+  cargo lambda build --release --arm64 --locked -p postback -p callback -p linkbest-sync
 fi
 
 echo "bench: measuring (a few minutes)" >&2

@@ -22,7 +22,7 @@ import pathlib, sys
 # ELF header: e_machine at offset 18, little endian; 183 (0xB7) is AArch64.
 failed = False
 for function, resource in [("postback", "PostbackFunction"), ("callback", "CallbackFunction"),
-                           ("settlement-sync", "SettlementSyncFunction")]:
+                           ("linkbest-sync", "LinkbestSyncFunction")]:
     for path in [pathlib.Path("target/lambda") / function / "bootstrap",
                  pathlib.Path(".aws-sam/build") / resource / "bootstrap"]:
         data = path.read_bytes() if path.exists() else b""

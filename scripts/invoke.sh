@@ -37,8 +37,9 @@ rie=$(rie_binary)
 profile=${PROFILE:-debug}
 cargo_profile=()
 [ "$profile" = release ] && cargo_profile=(--release)
-cargo build --quiet --locked "${cargo_profile[@]}" -p "$fn" -p integration-tests \
-  --bin "$fn" --bin create-local-table --bin linkbest-standin
+# The function alone (its own feature set, as cargo lambda builds it), then the local tools.
+cargo build --quiet --locked "${cargo_profile[@]}" --bin "$fn"
+cargo build --quiet --locked "${cargo_profile[@]}" -p integration-tests --bin create-local-table --bin linkbest-standin
 
 set -a
 # shellcheck source=../local.env

@@ -67,8 +67,15 @@ for port in "$DYNAMODB_PORT" "$FUNCTIONS_PORT" "$LINKBEST_PORT"; do
   fi
 done
 
+functions=()
+for dir in functions/*/; do functions+=("$(basename "$dir")"); done
+
+# Each function on its own, as `cargo lambda watch` builds it (`cargo run --bin <function>`): built
+# together with the tools, its dependencies would get the workspace's unified features and be
+# rebuilt (and relinked back and forth) by every later build.
 step "building the functions and tools (debug)"
-cargo build --quiet --locked --workspace --bins
+for fn in "${functions[@]}"; do cargo build --quiet --locked --bin "$fn"; done
+cargo build --quiet --locked -p integration-tests -p ops --bins
 
 step "DynamoDB Local (in memory) on 127.0.0.1:$DYNAMODB_PORT, log $rundir/dynamodb.log"
 setsid scripts/dynamodb-local.sh "$DYNAMODB_PORT" >"$rundir/dynamodb.log" 2>&1 &
@@ -81,9 +88,6 @@ step "Linkbest API stand-in on 127.0.0.1:$LINKBEST_PORT, log $rundir/linkbest.lo
 setsid "$root/target/debug/linkbest-standin" --port "$LINKBEST_PORT" >"$rundir/linkbest.log" 2>&1 &
 pids+=($!)
 wait_for_port "$LINKBEST_PORT" "run: the Linkbest stand-in" "$rundir/linkbest.log"
-
-functions=()
-for dir in functions/*/; do functions+=("$(basename "$dir")"); done
 
 step "functions (${functions[*]}) under cargo lambda watch on 127.0.0.1:$FUNCTIONS_PORT, log $rundir/functions.log"
 setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
@@ -107,7 +111,11 @@ function_of() {
 failed=0
 step "replaying events/ through the Lambda Runtime Interface Emulator (make invoke)"
 : >"$rundir/invoke.log"
-for event in events/*.json; do
+# The pushes first, then the scheduled pulls, as in production (the feeds trail by their lag).
+events=()
+for event in events/*.json; do [[ $(basename "$event") == linkbest-sync-* ]] || events+=("$event"); done
+for event in events/linkbest-sync-*.json; do events+=("$event"); done
+for event in "${events[@]}"; do
   fn=$(function_of "$event")
   if [ -z "$fn" ]; then
     echo "  $event: no function named like it, skipped"
@@ -126,11 +134,28 @@ for event in events/*.json; do
   cat "$rundir/invoke-last.log" >>"$rundir/invoke.log"
 done
 
-step "the operator command on the local table (ops latest pushes 3)"
-"$root/target/debug/ops" latest pushes 3 2>&1 | sed 's/^/  /'
-[ "${PIPESTATUS[0]}" = 0 ] || failed=1
+step "the operator command on the local table: the orders the pushes missed (ops missed)"
+"$root/target/debug/ops" missed >"$rundir/missed.log" 2>&1 || failed=1
+head -n 3 "$rundir/missed.log" | sed 's/^/  /'
+echo "  … $(tail -n 1 "$rundir/missed.log")"
+step "… and one order across every channel (ops order SO20261123000017: a push and a list row)"
+"$root/target/debug/ops" order SO20261123000017 >"$rundir/order.log" 2>&1 || failed=1
+.venv/bin/python - "$rundir/order.log" <<'PY' | sed 's/^/  /'
+import json, sys
+report = json.load(open(sys.argv[1]))["linkbest"]
+view = report["view"][0] if report["view"] else {}
+print(f"pushes {len(report['pushes'])}, listed rows {len(report['listed'])}, settlement changes "
+      f"{len(report['settlement_changes'])}; view: status {view.get('status')} from "
+      f"{'the list' if view.get('state_version', '').find('#!') > 0 else 'a push'}")
+PY
 
 if $once; then
+  # cargo lambda watch starts a function at its first request: wait for that before timing anything.
+  step "warming cargo lambda watch (one request per HTTP function)"
+  for fn in postback callback; do
+    .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=600).read()' \
+      "http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/$fn/" >/dev/null 2>&1 || true
+  done
   step "load test (bounded, loopback) against the functions served by cargo lambda watch"
   FUNCTIONS_URL="http://127.0.0.1:$FUNCTIONS_PORT" "$root/target/debug/load-test" | sed 's/^/  /' || failed=1
   # No secret, token or signature may ever reach a log line.
@@ -147,9 +172,10 @@ run: serving until Ctrl-C
   postback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/postback/ -d @push.json
   callback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/callback/ -d @callback.json \\
                -H "X-Request-Id: …" -H "X-Timestamp: …" -H "X-Signature: …"
-  any event: make invoke FN=settlement-sync EVENT=events/settlement-sync-2-backfill.json
-  backfill:  cargo lambda invoke settlement-sync --invoke-address 127.0.0.1 \\
-               --invoke-port $FUNCTIONS_PORT --data-ascii '{"from": 1793491200, "to": 1793577600}'
+  any event: make invoke FN=linkbest-sync EVENT=events/linkbest-sync-4-orders-backfill.json
+  backfill:  cargo lambda invoke linkbest-sync --invoke-address 127.0.0.1 --invoke-port $FUNCTIONS_PORT \\
+               --data-ascii '{"feed": "orders", "from": 1793491200, "to": 1793577600}'
+  missed:    set -a; . ./local.env; set +a; target/debug/ops missed
   DynamoDB:  AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
   function logs follow:
 EOF

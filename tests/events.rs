@@ -4,13 +4,13 @@
 
 use std::collections::BTreeMap;
 
-use shared::callback::Callback;
 use shared::config::{
     CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
 };
-use shared::postback::Postback;
+use shared::feed::{Invocation, Mode, Selection};
+use shared::igv::callback::Callback;
+use shared::linkbest::postback::Postback;
 use shared::secret::parse_secret_list;
-use shared::settlement_sync::Mode;
 use shared::store::Store;
 use testkit::{TestTable, body_text, local_setting, workspace_root};
 
@@ -98,23 +98,39 @@ async fn callback_sample_events_get_their_documented_answers() {
 }
 
 #[test]
-fn settlement_sync_sample_events_select_their_modes() {
-    let files = event_files("settlement-sync-");
-    let names: Vec<&str> = files.keys().map(String::as_str).collect();
-    assert_eq!(
-        names,
-        [
-            "settlement-sync-1-scheduled.json",
-            "settlement-sync-2-backfill.json"
-        ]
-    );
-    let mode = |f: &str| Mode::from_event(&serde_json::from_str(&files[f]).unwrap()).unwrap();
-    assert_eq!(mode("settlement-sync-1-scheduled.json"), Mode::Scheduled);
-    assert_eq!(
-        mode("settlement-sync-2-backfill.json"),
-        Mode::Backfill {
-            from: 1_793_491_200,
-            to: 1_793_577_600
-        }
-    );
+fn linkbest_sync_sample_events_select_their_feeds_and_modes() {
+    let files = event_files("linkbest-sync-");
+    let read = |f: &str| {
+        Invocation::from_event(
+            &serde_json::from_str(&files[f]).unwrap(),
+            &["settlement", "orders"],
+            "settlement",
+        )
+        .unwrap()
+    };
+    let day = Mode::Backfill {
+        from: 1_793_491_200,
+        to: 1_793_577_600,
+    };
+    let expected = [
+        (
+            "linkbest-sync-1-settlement-schedule.json",
+            "settlement",
+            Mode::Scheduled,
+        ),
+        ("linkbest-sync-2-orders-schedule.json", "orders", Mode::Scheduled),
+        ("linkbest-sync-3-settlement-backfill.json", "settlement", day),
+        ("linkbest-sync-4-orders-backfill.json", "orders", day),
+    ];
+    assert_eq!(files.len(), expected.len(), "{:?}", files.keys());
+    for (file, feed, mode) in expected {
+        assert_eq!(
+            read(file),
+            Invocation {
+                feeds: Selection::One(feed.into()),
+                mode
+            },
+            "{file}"
+        );
+    }
 }

@@ -10,14 +10,14 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use lambda_http::Body;
-use shared::callback::Callback;
 use shared::config::{
     CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
 };
-use shared::igv_callback::signature_hex;
+use shared::igv::callback::Callback;
+use shared::igv::protocol::signature_hex;
 use shared::keys::{CALLBACK_SK, PUSH_SK, igv_callback_pk, linkbest_push_pk};
-use shared::linkbest_push::sign_hex;
-use shared::postback::Postback;
+use shared::linkbest::postback::Postback;
+use shared::linkbest::push::sign_hex;
 use shared::secret::parse_secret_list;
 use shared::store::Store;
 use testkit::proxy::{FaultyProxy, Mode};

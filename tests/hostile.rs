@@ -8,14 +8,14 @@ use std::time::Duration;
 
 use lambda_http::Body;
 use lambda_http::http::Request;
-use shared::callback::Callback;
 use shared::config::{
     CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
 };
-use shared::igv_callback::signature_hex;
+use shared::igv::callback::Callback;
+use shared::igv::protocol::signature_hex;
 use shared::keys::{CALLBACK_SK, igv_callback_pk};
-use shared::linkbest_push::sign_hex;
-use shared::postback::Postback;
+use shared::linkbest::postback::Postback;
+use shared::linkbest::push::sign_hex;
 use shared::secret::parse_secret_list;
 use shared::store::Store;
 use testkit::{TestTable, body_text, local_setting};

@@ -4,13 +4,14 @@ use std::time::Duration;
 
 use lambda_http::Body;
 use ops::{Ops, item_json};
-use shared::callback::Callback;
 use shared::config::{
     CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
 };
-use shared::igv_callback::signature_hex;
-use shared::linkbest_push::sign_hex;
-use shared::postback::Postback;
+use shared::igv::callback::Callback;
+use shared::igv::protocol::signature_hex;
+use shared::linkbest::orders::ORDERS;
+use shared::linkbest::postback::Postback;
+use shared::linkbest::push::sign_hex;
 use shared::secret::parse_secret_list;
 use shared::store::Store;
 use testkit::{TestTable, attr_s, body_text, http_request, local_setting};
@@ -85,14 +86,17 @@ async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
         "ids stay exact text"
     );
 
-    let empty = ops.checkpoint(2_000).await.unwrap();
+    let empty = ops.checkpoint(ORDERS.checkpoint, 2_000).await.unwrap();
     assert_eq!((empty.checkpoint, empty.lag_seconds), (None, None));
-    store.acquire_settlement_lease("run", 1_000, 1_900).await.unwrap();
     store
-        .advance_settlement_checkpoint("run", 1_500, OffsetDateTime::now_utc())
+        .acquire_lease(ORDERS.checkpoint, "run", 1_000, 1_900)
         .await
         .unwrap();
-    let c = ops.checkpoint(2_000).await.unwrap();
+    store
+        .advance_checkpoint(ORDERS.checkpoint, "run", 1_500, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    let c = ops.checkpoint(ORDERS.checkpoint, 2_000).await.unwrap();
     assert_eq!(
         (
             c.checkpoint,

@@ -1,18 +1,18 @@
-//! The settlement sync end to end: real flow, the local Linkbest stand-in, the real
-//! DynamoDB-compatible server.
+//! The settlement feed end to end: the feed machine, the local Linkbest stand-in, DynamoDB Local.
 
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shared::config::SettlementConfig;
-use shared::keys::{LINKBEST_SYNC_PK, ORDER_SK, SETTLEMENT_CHECKPOINT_SK, linkbest_order_pk};
-use shared::linkbest_api::{DEFAULT_BASE_URL, PageRequest};
-use shared::linkbest_client::{LinkbestClient, RetrySettings};
+use shared::config::SyncConfig;
+use shared::feed::{Mode, PageRequest, RunSummary, SyncError};
+use shared::keys::{LINKBEST_SYNC_PK, SETTLEMENT_CHECKPOINT_SK};
+use shared::linkbest::api::DEFAULT_BASE_URL;
+use shared::linkbest::client::{LinkbestClient, RetrySettings};
+use shared::linkbest::settlement::{SETTLEMENT, parse_changes};
 use shared::secret::Secret;
-use shared::settlement::WindowSettings;
-use shared::settlement_sync::{Mode, RunSummary, SettlementSync, SyncError};
 use shared::store::Store;
-use shared::store::settlement::Lease;
+use shared::store::checkpoint::Lease;
+use testkit::feeds::{Sync, sync_config};
 use testkit::linkbest_standin::{Change, Fault, StandIn, Trigger, generate, identity_counts};
 use testkit::{TestTable, attr_n, attr_s};
 use time::OffsetDateTime;
@@ -23,45 +23,22 @@ const APP_SECRET: &str = "test-app-secret";
 const DAY: i64 = 86_400;
 const LAG: i64 = 300;
 
-fn config(table: &TestTable, base_url: &str, lookback: i64) -> SettlementConfig {
-    SettlementConfig {
-        store: table.store_config(),
-        base_url: base_url.to_owned(),
-        app_key: APP_KEY.to_owned(),
-        app_secret: Secret::new(APP_SECRET),
-        page_size: 200,
-        windows: WindowSettings {
-            max_span: DAY,
-            overlap: 3_600,
-            safety_lag: LAG,
-            initial_lookback: lookback,
-        },
-        max_pages_per_window: 1_000,
-        deadline_margin: Duration::ZERO,
-        fallback_budget: Duration::from_secs(60),
-        retry: RetrySettings {
-            max_attempts: 4,
-            base_backoff: Duration::from_millis(5),
-            max_backoff: Duration::from_millis(50),
-            request_timeout: Duration::from_millis(1_500),
-        },
-    }
-}
+const APP: (&str, &str) = (APP_KEY, APP_SECRET);
 
-/// The same settings with pages of 50, so a few hundred changes make many pages.
-fn small_pages(mut config: SettlementConfig) -> SettlementConfig {
-    config.page_size = 50;
+fn config(table: &TestTable, base_url: &str, lookback: i64) -> SyncConfig {
+    let mut config = sync_config(table, base_url, APP, lookback);
+    config.settlement.windows.safety_lag = LAG;
     config
 }
 
-fn sync_with(table: &TestTable, config: &SettlementConfig) -> SettlementSync {
-    let client =
-        LinkbestClient::new(&config.base_url, APP_KEY, Secret::new(APP_SECRET), config.retry).unwrap();
-    SettlementSync::new(
-        Store::from_config(table.client.clone(), &config.store),
-        client,
-        config,
-    )
+/// The same settings with pages of 50, so a few hundred changes make many pages.
+fn small_pages(mut config: SyncConfig) -> SyncConfig {
+    config.settlement.page_size = 50;
+    config
+}
+
+fn sync_with(table: &TestTable, config: &SyncConfig) -> Sync {
+    Sync::new(table, config, APP, SETTLEMENT.name)
 }
 
 fn far_deadline() -> Instant {
@@ -72,7 +49,7 @@ fn now() -> OffsetDateTime {
     OffsetDateTime::now_utc()
 }
 
-async fn scheduled(sync: &SettlementSync, owner: &str) -> Result<RunSummary, SyncError> {
+async fn scheduled(sync: &Sync, owner: &str) -> Result<RunSummary, SyncError> {
     sync.run(Mode::Scheduled, owner, now(), far_deadline()).await
 }
 
@@ -181,7 +158,7 @@ async fn a_failure_on_a_middle_page_keeps_the_checkpoint_and_the_next_run_comple
     );
 
     let err = scheduled(&sync, "run-1").await.unwrap_err();
-    assert!(matches!(err, SyncError::Api { page: 2, .. }), "{err}");
+    assert!(matches!(err, SyncError::Fetch { page: 2, .. }), "{err}");
     assert_eq!(
         checkpoint(&table).await,
         Some(second_window),
@@ -312,7 +289,7 @@ async fn a_backfill_syncs_exactly_its_range_and_leaves_the_checkpoint_alone() {
 }
 
 #[tokio::test]
-async fn the_order_view_carries_the_newest_confirmed_amounts_and_only_moves_forward() {
+async fn an_orders_settlement_state_is_its_newest_change_whatever_is_read_again() {
     let table = TestTable::create().await;
     let end = now().unix_timestamp() - LAG - 10;
     let mk = |ts: i64, price: &str, commission: &str| {
@@ -334,37 +311,37 @@ async fn the_order_view_carries_the_newest_confirmed_amounts_and_only_moves_forw
     let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
     let sync = sync_with(&table, &config(&table, &standin.base_url(), DAY));
     scheduled(&sync, "run-1").await.unwrap();
+    let store = Store::from_config(table.client.clone(), &table.store_config());
 
-    let view = table
-        .get(&linkbest_order_pk("SO-VIEW-1"), ORDER_SK)
-        .await
-        .unwrap();
+    let state = store.latest_settlement("SO-VIEW-1").await.unwrap().unwrap();
     assert_eq!(
-        attr_s(&view, "confirm_price"),
+        attr_s(&state, "confirm_price"),
         Some("80.5000"),
         "exact decimal text"
     );
-    assert_eq!(attr_s(&view, "confirm_siter_commission"), Some("4.0250"));
-    assert_eq!(attr_s(&view, "charge_currency"), Some("CNY"));
+    assert_eq!(attr_s(&state, "confirm_siter_commission"), Some("4.0250"));
+    assert_eq!(attr_s(&state, "charge_currency"), Some("CNY"));
 
-    // Re-reading the older change alone (a backfill) does not move the view back.
+    // Re-reading the older change alone (a backfill) writes nothing and changes no state.
     let older = (end - 7_100, end - 6_900);
-    sync.run(
-        Mode::Backfill {
-            from: older.0,
-            to: older.1,
-        },
-        "b",
-        now(),
-        far_deadline(),
-    )
-    .await
-    .unwrap();
-    let view = table
-        .get(&linkbest_order_pk("SO-VIEW-1"), ORDER_SK)
+    let summary = sync
+        .run(
+            Mode::Backfill {
+                from: older.0,
+                to: older.1,
+            },
+            "b",
+            now(),
+            far_deadline(),
+        )
         .await
         .unwrap();
-    assert_eq!(attr_s(&view, "confirm_price"), Some("80.5000"));
+    assert_eq!(
+        (summary.counts.rows_received, summary.counts.items_written),
+        (1, 0)
+    );
+    let state = store.latest_settlement("SO-VIEW-1").await.unwrap().unwrap();
+    assert_eq!(attr_s(&state, "confirm_price"), Some("80.5000"));
 }
 
 #[tokio::test]
@@ -385,15 +362,21 @@ async fn the_stand_in_enforces_the_one_day_rule_and_the_signature() {
         max_attempts: 1,
         ..RetrySettings::default()
     };
-    let client = LinkbestClient::new(&standin.base_url(), APP_KEY, Secret::new(APP_SECRET), once).unwrap();
+    let client = LinkbestClient::new(&standin.base_url(), APP_KEY, Secret::new(APP_SECRET), once);
     let two_days = PageRequest {
         stime: 0,
         etime: 2 * DAY,
         page: 1,
         page_size: 200,
     };
-    assert!(client.settlement_page(&two_days, far_deadline()).await.is_err());
-    let wrong_secret = LinkbestClient::new(&standin.base_url(), APP_KEY, Secret::new("nope"), once).unwrap();
+    let service = SETTLEMENT.service;
+    assert!(
+        client
+            .page(service, &two_days, far_deadline(), parse_changes)
+            .await
+            .is_err()
+    );
+    let wrong_secret = LinkbestClient::new(&standin.base_url(), APP_KEY, Secret::new("nope"), once);
     let one_day = PageRequest {
         stime: 0,
         etime: DAY,
@@ -402,11 +385,16 @@ async fn the_stand_in_enforces_the_one_day_rule_and_the_signature() {
     };
     assert!(
         wrong_secret
-            .settlement_page(&one_day, far_deadline())
+            .page(service, &one_day, far_deadline(), parse_changes)
             .await
             .is_err()
     );
-    assert!(client.settlement_page(&one_day, far_deadline()).await.is_ok());
+    assert!(
+        client
+            .page(service, &one_day, far_deadline(), parse_changes)
+            .await
+            .is_ok()
+    );
     let refused: Vec<_> = standin
         .violations()
         .into_iter()
@@ -421,11 +409,17 @@ async fn the_lease_is_exclusive_until_released_or_expired() {
     let table = TestTable::create().await;
     let store = Store::from_config(table.client.clone(), &table.store_config());
     assert_eq!(
-        store.acquire_settlement_lease("a", 1_000, 2_000).await.unwrap(),
+        store
+            .acquire_lease(SETTLEMENT.checkpoint, "a", 1_000, 2_000)
+            .await
+            .unwrap(),
         Lease::Acquired { checkpoint: None }
     );
     assert_eq!(
-        store.acquire_settlement_lease("b", 1_001, 2_001).await.unwrap(),
+        store
+            .acquire_lease(SETTLEMENT.checkpoint, "b", 1_001, 2_001)
+            .await
+            .unwrap(),
         Lease::HeldByOther {
             owner: "a".into(),
             until: 2_000
@@ -433,25 +427,54 @@ async fn the_lease_is_exclusive_until_released_or_expired() {
     );
     // Only the holder moves the checkpoint, and only forward.
     let at = OffsetDateTime::now_utc();
-    assert!(store.advance_settlement_checkpoint("b", 500, at).await.is_err());
-    assert!(store.advance_settlement_checkpoint("a", 500, at).await.unwrap());
-    assert!(!store.advance_settlement_checkpoint("a", 400, at).await.unwrap());
-    assert!(!store.advance_settlement_checkpoint("a", 500, at).await.unwrap());
-    store.release_settlement_lease("b").await.unwrap();
+    assert!(
+        store
+            .advance_checkpoint(SETTLEMENT.checkpoint, "b", 500, at)
+            .await
+            .is_err()
+    );
+    assert!(
+        store
+            .advance_checkpoint(SETTLEMENT.checkpoint, "a", 500, at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .advance_checkpoint(SETTLEMENT.checkpoint, "a", 400, at)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .advance_checkpoint(SETTLEMENT.checkpoint, "a", 500, at)
+            .await
+            .unwrap()
+    );
+    store.release_lease(SETTLEMENT.checkpoint, "b").await.unwrap();
     assert!(matches!(
-        store.acquire_settlement_lease("c", 1_002, 2_002).await.unwrap(),
+        store
+            .acquire_lease(SETTLEMENT.checkpoint, "c", 1_002, 2_002)
+            .await
+            .unwrap(),
         Lease::HeldByOther { .. }
     ));
-    store.release_settlement_lease("a").await.unwrap();
+    store.release_lease(SETTLEMENT.checkpoint, "a").await.unwrap();
     assert_eq!(
-        store.acquire_settlement_lease("c", 1_003, 2_003).await.unwrap(),
+        store
+            .acquire_lease(SETTLEMENT.checkpoint, "c", 1_003, 2_003)
+            .await
+            .unwrap(),
         Lease::Acquired {
             checkpoint: Some(500)
         }
     );
     // An expired lease (a crashed run) is taken over.
     assert_eq!(
-        store.acquire_settlement_lease("d", 2_004, 3_000).await.unwrap(),
+        store
+            .acquire_lease(SETTLEMENT.checkpoint, "d", 2_004, 3_000)
+            .await
+            .unwrap(),
         Lease::Acquired {
             checkpoint: Some(500)
         }
@@ -469,7 +492,7 @@ async fn of_many_runs_starting_at_once_exactly_one_takes_the_lease() {
                 let store = store.clone();
                 tokio::spawn(async move {
                     store
-                        .acquire_settlement_lease(&format!("run-{i}"), 1_000, 2_000)
+                        .acquire_lease(SETTLEMENT.checkpoint, &format!("run-{i}"), 1_000, 2_000)
                         .await
                 })
             })
@@ -493,7 +516,7 @@ async fn a_persistent_failure_at_any_page_position_loses_and_doubles_nothing() {
     // A clean run on a scratch table lists every page position a run asks for.
     let scratch = TestTable::create().await;
     let mut config = config(&scratch, &standin.base_url(), 2 * DAY);
-    config.page_size = 25;
+    config.settlement.page_size = 25;
     sync_with(&scratch, &config)
         .run(Mode::Scheduled, "scratch", at, far_deadline())
         .await

@@ -20,14 +20,15 @@ use aws_smithy_http_client::test_util::infallible_client_fn;
 use criterion::{Criterion, criterion_group, criterion_main};
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request};
-use shared::callback::Callback;
 use shared::config::{CallbackConfig, PostbackConfig};
-use shared::igv_callback::signature_hex;
-use shared::linkbest_api::parse_settlement_page;
-use shared::linkbest_push::{parse_push, sign_hex, verify_sign};
-use shared::postback::Postback;
+use shared::igv::callback::Callback;
+use shared::igv::protocol::signature_hex;
+use shared::linkbest::api::parse_envelope;
+use shared::linkbest::postback::Postback;
+use shared::linkbest::push::{parse_push, sign_hex, verify_sign};
+use shared::linkbest::settlement::parse_changes;
+use shared::linkbest::store::NewPush;
 use shared::store::Store;
-use shared::store::linkbest::NewPush;
 use time::OffsetDateTime;
 
 const TOKEN: &str = "bench-postback-token";
@@ -96,7 +97,7 @@ fn benches(c: &mut Criterion) {
                 lambda_request_id: Some("req-0001"),
             };
             black_box(store.push_item(&new));
-            black_box(shared::store::linkbest::content_hash(&push));
+            black_box(shared::linkbest::store::content_hash(&push));
         })
     });
 
@@ -175,7 +176,10 @@ fn benches(c: &mut Criterion) {
         rows.join(",")
     );
     c.bench_function("settlement_page_parse", |b| {
-        b.iter(|| black_box(parse_settlement_page(black_box(&page)).expect("valid page")))
+        b.iter(|| {
+            let envelope = parse_envelope(black_box(&page)).expect("valid page");
+            black_box(parse_changes(&envelope.rows).expect("valid rows"))
+        })
     });
 }
 

@@ -4,8 +4,8 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde_json::{Value, json};
-use shared::igv_callback::signature_hex;
-use shared::linkbest_push::sign_hex;
+use shared::igv::protocol::signature_hex;
+use shared::linkbest::push::sign_hex;
 
 /// What runs under the emulator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,7 +24,7 @@ impl Function {
         match self {
             Function::Postback => "postback",
             Function::Callback => "callback",
-            Function::Sync => "settlement-sync",
+            Function::Sync => "linkbest-sync",
             Function::PythonPostback => "postback (Python)",
             Function::Hello => "hello-world",
         }
@@ -35,7 +35,7 @@ impl Function {
         match self {
             Function::Postback => "postback",
             Function::Callback => "callback",
-            Function::Sync => "settlement-sync",
+            Function::Sync => "linkbest-sync",
             Function::PythonPostback => "python",
             Function::Hello => "hello",
         }

@@ -4,7 +4,7 @@
 
 use lambda_http::http::{HeaderMap, HeaderValue};
 use libfuzzer_sys::fuzz_target;
-use shared::igv_callback::{check_window, parse_body, read_headers, verify_signature};
+use shared::igv::protocol::{check_window, parse_body, read_headers, verify_signature};
 use shared::secret::Secret;
 
 fuzz_target!(|data: &[u8]| {

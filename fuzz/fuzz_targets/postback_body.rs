@@ -2,7 +2,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use shared::linkbest_push::{parse_push, verify_sign};
+use shared::linkbest::push::{parse_push, verify_sign};
 use shared::secret::Secret;
 
 fuzz_target!(|data: &[u8]| {

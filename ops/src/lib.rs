@@ -1,16 +1,21 @@
 //! The operator's read-mostly views of the table, against the deployed table or the local
-//! DynamoDB: latest deliveries, one order across both partners, the settlement checkpoint.
+//! DynamoDB: latest deliveries, one order across both partners and every channel, the orders the
+//! pushes missed, the feeds' checkpoints.
 //!
-//! `latest` and the delivery part of `order` scan the table (their cost grows with it); the views,
-//! settlement changes and checkpoint are single-key reads.
+//! `latest` and the delivery part of `order` scan the table (their cost grows with it); an order's
+//! partitions, `missed` (the sparse `queue` index) and the checkpoints are queries and key reads.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value};
-use shared::keys::{LINKBEST_SYNC_PK, SETTLEMENT_CHECKPOINT_SK, igv_order_pk, linkbest_order_pk};
+use shared::feed::CheckpointKey;
+use shared::igv::store::CALLBACK_ITEM_TYPE;
+use shared::keys::{
+    LINKBEST_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, LIST_SK_PREFIX, ORDER_SK,
+    QUEUE_INDEX, SETTLEMENT_SK_PREFIX, igv_order_pk, linkbest_order_pk,
+};
+use shared::linkbest::store::PUSH_ITEM_TYPE;
 use shared::store::Item;
-use shared::store::igv::CALLBACK_ITEM_TYPE;
-use shared::store::linkbest::PUSH_ITEM_TYPE;
 
 pub type OpsResult<T> = Result<T, String>;
 
@@ -51,11 +56,15 @@ pub struct Checkpoint {
     pub lease_until: Option<i64>,
 }
 
-/// One order across both partners.
+/// One order across both partners and every channel.
 #[derive(Debug, Clone, Default)]
 pub struct OrderReport {
-    /// `LB#ORDER#<id>`: the Linkbest order view and its settlement changes.
+    /// `LB#ORDER#<id>` / `ORDER`: the Linkbest order view (both channels, newest wins).
     pub linkbest: Vec<Item>,
+    /// `LB#ORDER#<id>` / `LIST#…`: the rows the order list showed, oldest listing first.
+    pub listed: Vec<Item>,
+    /// `LB#ORDER#<id>` / `SETTLE#…`: settlement changes, oldest first (the last is the state).
+    pub settlement: Vec<Item>,
     /// `IGV#ORDER#<id>`: the iGV order view.
     pub igv: Vec<Item>,
     /// Linkbest pushes naming the order (`order_sn`).
@@ -99,17 +108,71 @@ impl Ops {
         }
     }
 
+    /// Every item of a partition (all pages).
     async fn partition(&self, pk: &str) -> OpsResult<Vec<Item>> {
-        let page = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-            .send()
-            .await
-            .map_err(err)?;
-        Ok(page.items().to_vec())
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("pk = :pk")
+                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(err)?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The items of the sparse `queue` index under `queue` with `queue_sk` in `[from, to]`.
+    async fn queue(&self, queue: &str, from: &str, to: &str) -> OpsResult<Vec<Item>> {
+        let mut items = Vec::new();
+        let mut start = None;
+        loop {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(QUEUE_INDEX)
+                .key_condition_expression("queue_pk = :q AND queue_sk BETWEEN :from AND :to")
+                .expression_attribute_values(":q", AttributeValue::S(queue.to_owned()))
+                .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+                .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(err)?;
+            items.extend(page.items().iter().cloned());
+            match page.last_evaluated_key() {
+                Some(key) if !key.is_empty() => start = Some(key.clone()),
+                _ => return Ok(items),
+            }
+        }
+    }
+
+    /// The listed orders the orders feed found that the pushes never told about (or whose status
+    /// they never told), listed between `from` and `to` (unix seconds), oldest first.
+    pub async fn missed(&self, from: i64, to: i64) -> OpsResult<Vec<Item>> {
+        let bound = |t: i64| -> OpsResult<String> {
+            let at = time::OffsetDateTime::from_unix_timestamp(t).map_err(|e| e.to_string())?;
+            Ok(shared::store::timestamp(at))
+        };
+        // queue_sk is `<listed_at RFC 3339>#<OrderSn>`; `~` sorts after every OrderSn character.
+        let (from, to) = (bound(from)?, format!("{}~", bound(to)?));
+        let mut items = self.queue(LINKBEST_FOUND_ONLY_BY_POLL_QUEUE, &from, &to).await?;
+        items.extend(
+            self.queue(LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, &from, &to)
+                .await?,
+        );
+        items.sort_by_key(|item| s(item, "queue_sk"));
+        Ok(items)
     }
 
     /// The `limit` most recently received pushes (`pushes`) or callbacks (`callbacks`).
@@ -127,8 +190,16 @@ impl Ops {
 
     /// Everything stored about one order id, from both partners.
     pub async fn order(&self, id: &str) -> OpsResult<OrderReport> {
+        let partition = self.partition(&linkbest_order_pk(id)).await?;
+        let with_sk = |pick: &dyn Fn(&str) -> bool| -> Vec<Item> {
+            partition.iter().filter(|i| pick(&s(i, "sk"))).cloned().collect()
+        };
+        let mut listed = with_sk(&|sk| sk.starts_with(LIST_SK_PREFIX));
+        listed.sort_by_key(|item| s(item, "listed_at"));
         Ok(OrderReport {
-            linkbest: self.partition(&linkbest_order_pk(id)).await?,
+            linkbest: with_sk(&|sk| sk == ORDER_SK),
+            listed,
+            settlement: with_sk(&|sk| sk.starts_with(SETTLEMENT_SK_PREFIX)),
             igv: self.partition(&igv_order_pk(id)).await?,
             pushes: self
                 .scan(
@@ -145,14 +216,14 @@ impl Ops {
         })
     }
 
-    /// The settlement checkpoint, its lag behind `now` (unix seconds) and its lease.
-    pub async fn checkpoint(&self, now: i64) -> OpsResult<Checkpoint> {
+    /// A feed's checkpoint, its lag behind `now` (unix seconds) and its lease.
+    pub async fn checkpoint(&self, key: CheckpointKey, now: i64) -> OpsResult<Checkpoint> {
         let item = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("pk", AttributeValue::S(LINKBEST_SYNC_PK.to_owned()))
-            .key("sk", AttributeValue::S(SETTLEMENT_CHECKPOINT_SK.to_owned()))
+            .key("pk", AttributeValue::S(key.pk.to_owned()))
+            .key("sk", AttributeValue::S(key.sk.to_owned()))
             .consistent_read(true)
             .send()
             .await

@@ -2,21 +2,30 @@
 //! (`AWS_ENDPOINT_URL_DYNAMODB`), with the usual AWS credentials.
 //!
 //!   ops latest pushes|callbacks [LIMIT]   the most recent deliveries (JSON lines; scans the table)
-//!   ops order ID                          one order id across both partners
-//!   ops checkpoint                        the settlement checkpoint, its lag and lease
-//!   ops backfill FROM TO                  re-sync Linkbest settlement changes of [FROM, TO) (unix s)
-//!                                         here and now, as the function would (needs the
-//!                                         settlement-sync settings: LINKBEST_APP_KEY, …)
+//!   ops order ID                          one order id across both partners: the Linkbest view, its
+//!                                         pushes, list rows and settlement changes side by side, and
+//!                                         the iGV view and callbacks
+//!   ops missed [FROM [TO]]                orders the orders feed found only by poll (or whose
+//!                                         status it found first), listed in [FROM, TO] (unix s;
+//!                                         default: the last 7 days)
+//!   ops checkpoint                        every feed's checkpoint, lag and lease
+//!   ops backfill [FEED] FROM TO           re-sync [FROM, TO) (unix s) of a feed (`settlement`, the
+//!                                         default, or `orders`) here and now, as the function would
+//!                                         (needs the linkbest-sync settings: LINKBEST_APP_KEY, …)
+
+use std::sync::Arc;
 
 use ops::{Ops, item_json};
 use serde_json::json;
-use shared::config::{SettlementConfig, from_process_env};
-use shared::linkbest_client::LinkbestClient;
-use shared::settlement_sync::{Mode, SettlementSync};
+use shared::config::{SyncConfig, from_process_env};
+use shared::linkbest::client::LinkbestClient;
+use shared::linkbest::orders::ORDERS;
+use shared::linkbest::settlement::SETTLEMENT;
+use shared::linkbest::sync::LinkbestSync;
 use shared::store::Store;
 
-const USAGE: &str =
-    "usage: ops latest pushes|callbacks [LIMIT] | ops order ID | ops checkpoint | ops backfill FROM TO";
+const USAGE: &str = "usage: ops latest pushes|callbacks [LIMIT] | ops order ID | ops missed [FROM [TO]] | \
+                     ops checkpoint | ops backfill [FEED] FROM TO";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -25,6 +34,9 @@ async fn main() -> Result<(), String> {
     let client = shared::aws::default_dynamodb_client().await;
     let ops = Ops::new(client.clone(), &table);
     let now = time::OffsetDateTime::now_utc();
+    let seconds = |v: &str| v.parse::<i64>().map_err(|_| format!("{v:?} is not unix seconds"));
+    let list = |items: &[shared::store::Item]| items.iter().map(item_json).collect::<Vec<_>>();
+    let pretty = |v: serde_json::Value| serde_json::to_string_pretty(&v).map_err(|e| e.to_string());
     match args.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
         ["latest", kind, rest @ ..] => {
             let limit = rest
@@ -36,43 +48,71 @@ async fn main() -> Result<(), String> {
         }
         ["order", id] => {
             let report = ops.order(id).await?;
-            let list = |items: &[shared::store::Item]| items.iter().map(item_json).collect::<Vec<_>>();
-            let out = json!({
-                "linkbest": list(&report.linkbest),
-                "igv": list(&report.igv),
-                "linkbest_pushes": list(&report.pushes),
-                "igv_callbacks": list(&report.callbacks),
-            });
             println!(
                 "{}",
-                serde_json::to_string_pretty(&out).map_err(|e| e.to_string())?
+                pretty(json!({
+                    "linkbest": {
+                        "view": list(&report.linkbest),
+                        "pushes": list(&report.pushes),
+                        "listed": list(&report.listed),
+                        "settlement_changes": list(&report.settlement),
+                    },
+                    "igv": {
+                        "view": list(&report.igv),
+                        "callbacks": list(&report.callbacks),
+                    },
+                }))?
+            );
+        }
+        ["missed", rest @ ..] => {
+            let to = rest.get(1).map_or(Ok(now.unix_timestamp()), |v| seconds(v))?;
+            let from = rest.first().map_or(Ok(to - 7 * 86_400), |v| seconds(v))?;
+            let missed = ops.missed(from, to).await?;
+            for item in &missed {
+                let j = item_json(item);
+                println!(
+                    "{}",
+                    json!({"order_sn": j["order_sn"], "finding": j["finding"], "listed_at": j["listed_at"],
+                           "status": j["status"], "orders_price": j["orders_price"], "currency": j["currency"]})
+                );
+            }
+            eprintln!(
+                "ops: {} orders found only by poll between {from} and {to}",
+                missed.len()
             );
         }
         ["checkpoint"] => {
-            let c = ops.checkpoint(now.unix_timestamp()).await?;
-            println!(
-                "{}",
-                json!({"checkpoint": c.checkpoint, "lag_seconds": c.lag_seconds, "lease_owner": c.lease_owner, "lease_until": c.lease_until})
-            );
+            for feed in [SETTLEMENT, ORDERS] {
+                let c = ops.checkpoint(feed.checkpoint, now.unix_timestamp()).await?;
+                println!(
+                    "{}",
+                    json!({"feed": feed.name, "checkpoint": c.checkpoint, "lag_seconds": c.lag_seconds,
+                           "lease_owner": c.lease_owner, "lease_until": c.lease_until})
+                );
+            }
         }
-        ["backfill", from, to] => {
-            let event = json!({"from": from, "to": to});
-            let mode = Mode::from_event(&event).map_err(|e| e.to_string())?;
-            let settings = SettlementConfig::from_env().map_err(|e| e.to_string())?;
-            let linkbest = LinkbestClient::new(
+        ["backfill", rest @ ..] if (2..=3).contains(&rest.len()) => {
+            let (feed, from, to) = match rest {
+                [from, to] => (SETTLEMENT.name, *from, *to),
+                [feed, from, to] => (*feed, *from, *to),
+                _ => unreachable!("two or three arguments"),
+            };
+            let settings = SyncConfig::from_env().map_err(|e| e.to_string())?;
+            let linkbest = Arc::new(LinkbestClient::new(
                 &settings.base_url,
                 &settings.app_key,
                 settings.app_secret.clone(),
                 settings.retry,
-            )?;
+            ));
             let store = Store::new(client, table, settings.store.record_ttl_days);
-            let sync = SettlementSync::new(store, linkbest, &settings);
+            let sync = LinkbestSync::new(store, linkbest, &settings);
             let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3_600);
-            let summary = sync
-                .run(mode, "ops-backfill", now, deadline)
+            let event = json!({"feed": feed, "from": seconds(from)?, "to": seconds(to)?});
+            let result = sync
+                .invoke(&event, "ops-backfill", now, deadline)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&summary).map_err(|e| e.to_string())?);
+            println!("{}", serde_json::to_string(&result).map_err(|e| e.to_string())?);
         }
         _ => return Err(USAGE.to_owned()),
     }

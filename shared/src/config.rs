@@ -5,10 +5,11 @@
 
 use std::time::Duration;
 
-use crate::linkbest_api::{DEFAULT_BASE_URL, MAX_PAGE_SIZE, MAX_WINDOW_SECONDS};
-use crate::linkbest_client::RetrySettings;
+use crate::feed::FeedSettings;
+use crate::feed::windows::WindowSettings;
+use crate::linkbest::api::{DEFAULT_BASE_URL, MAX_PAGE_SIZE, MAX_WINDOW_SECONDS};
+use crate::linkbest::client::RetrySettings;
 use crate::secret::{Secret, parse_secret_list};
-use crate::settlement::WindowSettings;
 use crate::tls::TrustRoots;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -168,9 +169,92 @@ impl CallbackConfig {
     }
 }
 
-/// Settings of the settlement-sync function.
+/// The environment variables of one feed's paging settings.
+#[derive(Debug, Clone, Copy)]
+pub struct FeedVars {
+    pub page_size: &'static str,
+    pub window: &'static str,
+    pub overlap: &'static str,
+    pub safety_lag: &'static str,
+    pub initial_lookback: &'static str,
+    pub max_pages: &'static str,
+}
+
+/// Linkbest Order Push 2.0 gives up on a push after its fourth retry, about 45 minutes after the
+/// first attempt (NOTES.md); with five minutes of margin, the orders feed's default safety lag.
+pub const LINKBEST_PUSH_HORIZON_SECONDS: i64 = 50 * 60;
+
+/// `SETTLEMENT_*`: the settlement feed.
+pub const SETTLEMENT_VARS: FeedVars = FeedVars {
+    page_size: "SETTLEMENT_PAGE_SIZE",
+    window: "SETTLEMENT_WINDOW_SECONDS",
+    overlap: "SETTLEMENT_OVERLAP_SECONDS",
+    safety_lag: "SETTLEMENT_SAFETY_LAG_SECONDS",
+    initial_lookback: "SETTLEMENT_INITIAL_LOOKBACK_SECONDS",
+    max_pages: "SETTLEMENT_MAX_PAGES_PER_WINDOW",
+};
+
+/// `ORDERS_*`: the orders feed.
+pub const ORDERS_VARS: FeedVars = FeedVars {
+    page_size: "ORDERS_PAGE_SIZE",
+    window: "ORDERS_WINDOW_SECONDS",
+    overlap: "ORDERS_OVERLAP_SECONDS",
+    safety_lag: "ORDERS_SAFETY_LAG_SECONDS",
+    initial_lookback: "ORDERS_INITIAL_LOOKBACK_SECONDS",
+    max_pages: "ORDERS_MAX_PAGES_PER_WINDOW",
+};
+
+/// The defaults of a Linkbest feed: pages of 200 (the most the API serves), one-day windows,
+/// re-reading an hour before the checkpoint, the first run a day back, at most 1,000 pages a
+/// window, and `safety_lag` behind now.
+pub fn linkbest_feed_defaults(safety_lag: i64) -> FeedSettings {
+    FeedSettings {
+        page_size: MAX_PAGE_SIZE,
+        windows: WindowSettings {
+            max_span: MAX_WINDOW_SECONDS,
+            overlap: 3_600,
+            safety_lag,
+            initial_lookback: MAX_WINDOW_SECONDS,
+        },
+        max_pages_per_window: 1_000,
+    }
+}
+
+/// One feed's paging settings from `vars`, `defaults` where unset.
+pub fn feed_settings(
+    env: &dyn Fn(&str) -> Option<String>,
+    vars: &FeedVars,
+    defaults: FeedSettings,
+) -> Result<FeedSettings, ConfigError> {
+    let page_size: u32 = number(env, vars.page_size, defaults.page_size)?;
+    if page_size == 0 || page_size > MAX_PAGE_SIZE {
+        return Err(ConfigError::Invalid {
+            name: vars.page_size,
+            reason: format!("must be 1 to {MAX_PAGE_SIZE}"),
+        });
+    }
+    let max_span: i64 = number(env, vars.window, defaults.windows.max_span)?;
+    if !(1..=MAX_WINDOW_SECONDS).contains(&max_span) {
+        return Err(ConfigError::Invalid {
+            name: vars.window,
+            reason: format!("must be 1 to {MAX_WINDOW_SECONDS} (the API refuses longer windows)"),
+        });
+    }
+    Ok(FeedSettings {
+        page_size,
+        windows: WindowSettings {
+            max_span,
+            overlap: number(env, vars.overlap, defaults.windows.overlap)?,
+            safety_lag: number(env, vars.safety_lag, defaults.windows.safety_lag)?,
+            initial_lookback: number(env, vars.initial_lookback, defaults.windows.initial_lookback)?,
+        },
+        max_pages_per_window: number(env, vars.max_pages, defaults.max_pages_per_window)?,
+    })
+}
+
+/// Settings of the linkbest-sync function (the scheduled pull of Linkbest's feeds).
 #[derive(Debug, Clone)]
-pub struct SettlementConfig {
+pub struct SyncConfig {
     pub store: StoreConfig,
     /// `LINKBEST_API_BASE_URL` (default `https://api.linkbest.com`).
     pub base_url: String,
@@ -178,19 +262,15 @@ pub struct SettlementConfig {
     pub app_key: String,
     /// `LINKBEST_APP_SECRET`. Never logged.
     pub app_secret: Secret,
-    /// `SETTLEMENT_PAGE_SIZE` (default 200, the maximum).
-    pub page_size: u32,
-    /// `SETTLEMENT_WINDOW_SECONDS` (default 86400, at most 86400), `SETTLEMENT_OVERLAP_SECONDS`
-    /// (default 3600), `SETTLEMENT_SAFETY_LAG_SECONDS` (default 300),
-    /// `SETTLEMENT_INITIAL_LOOKBACK_SECONDS` (default 86400).
-    pub windows: WindowSettings,
-    /// `SETTLEMENT_MAX_PAGES_PER_WINDOW` (default 1000): a window that keeps returning full pages
-    /// beyond this fails the run (an API ignoring `Page` would otherwise loop forever).
-    pub max_pages_per_window: u32,
-    /// `SETTLEMENT_DEADLINE_MARGIN_MS` (default 15000): a run stops starting new pages this long
-    /// before the Lambda deadline.
+    /// `SETTLEMENT_*`: the settlement feed (safety lag 300 s by default).
+    pub settlement: FeedSettings,
+    /// `ORDERS_*`: the orders feed (safety lag [`LINKBEST_PUSH_HORIZON_SECONDS`] by default, so
+    /// every order it reads has had all its push attempts).
+    pub orders: FeedSettings,
+    /// `SYNC_DEADLINE_MARGIN_MS` (default 15000): a run stops starting new pages this long before
+    /// the Lambda deadline.
     pub deadline_margin: Duration,
-    /// `SETTLEMENT_FALLBACK_BUDGET_MS` (default 60000): how long a run may take when the runtime's
+    /// `SYNC_FALLBACK_BUDGET_MS` (default 60000): how long a run may take when the runtime's
     /// deadline is not in the future (`cargo lambda watch` sends a fixed small number).
     pub fallback_budget: Duration,
     /// `LINKBEST_HTTP_TIMEOUT_MS` (10000), `LINKBEST_MAX_ATTEMPTS` (5), `LINKBEST_BACKOFF_BASE_MS`
@@ -198,22 +278,8 @@ pub struct SettlementConfig {
     pub retry: RetrySettings,
 }
 
-impl SettlementConfig {
+impl SyncConfig {
     pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let page_size: u32 = number(env, "SETTLEMENT_PAGE_SIZE", MAX_PAGE_SIZE)?;
-        if page_size == 0 || page_size > MAX_PAGE_SIZE {
-            return Err(ConfigError::Invalid {
-                name: "SETTLEMENT_PAGE_SIZE",
-                reason: format!("must be 1 to {MAX_PAGE_SIZE}"),
-            });
-        }
-        let max_span: i64 = number(env, "SETTLEMENT_WINDOW_SECONDS", MAX_WINDOW_SECONDS)?;
-        if !(1..=MAX_WINDOW_SECONDS).contains(&max_span) {
-            return Err(ConfigError::Invalid {
-                name: "SETTLEMENT_WINDOW_SECONDS",
-                reason: format!("must be 1 to {MAX_WINDOW_SECONDS} (the API refuses longer windows)"),
-            });
-        }
         let attempts: u32 = number(env, "LINKBEST_MAX_ATTEMPTS", 5)?;
         if attempts == 0 {
             return Err(ConfigError::Invalid {
@@ -233,16 +299,14 @@ impl SettlementConfig {
             base_url,
             app_key: required(env, "LINKBEST_APP_KEY")?,
             app_secret: Secret::new(required(env, "LINKBEST_APP_SECRET")?),
-            page_size,
-            windows: WindowSettings {
-                max_span,
-                overlap: number(env, "SETTLEMENT_OVERLAP_SECONDS", 3_600)?,
-                safety_lag: number(env, "SETTLEMENT_SAFETY_LAG_SECONDS", 300)?,
-                initial_lookback: number(env, "SETTLEMENT_INITIAL_LOOKBACK_SECONDS", MAX_WINDOW_SECONDS)?,
-            },
-            max_pages_per_window: number(env, "SETTLEMENT_MAX_PAGES_PER_WINDOW", 1_000)?,
-            deadline_margin: Duration::from_millis(number(env, "SETTLEMENT_DEADLINE_MARGIN_MS", 15_000)?),
-            fallback_budget: Duration::from_millis(number(env, "SETTLEMENT_FALLBACK_BUDGET_MS", 60_000)?),
+            settlement: feed_settings(env, &SETTLEMENT_VARS, linkbest_feed_defaults(300))?,
+            orders: feed_settings(
+                env,
+                &ORDERS_VARS,
+                linkbest_feed_defaults(LINKBEST_PUSH_HORIZON_SECONDS),
+            )?,
+            deadline_margin: Duration::from_millis(number(env, "SYNC_DEADLINE_MARGIN_MS", 15_000)?),
+            fallback_budget: Duration::from_millis(number(env, "SYNC_FALLBACK_BUDGET_MS", 60_000)?),
             retry: RetrySettings {
                 max_attempts: attempts,
                 base_backoff: Duration::from_millis(number(env, "LINKBEST_BACKOFF_BASE_MS", 500)?),
@@ -365,33 +429,45 @@ mod tests {
     }
 
     #[test]
-    fn settlement_defaults_and_limits() {
+    fn sync_defaults_and_limits() {
         let base = [
             ("TABLE_NAME", "t"),
             ("LINKBEST_APP_KEY", "2312521"),
             ("LINKBEST_APP_SECRET", "app-secret"),
         ];
-        let c = SettlementConfig::from_lookup(&lookup(&base)).unwrap();
+        let c = SyncConfig::from_lookup(&lookup(&base)).unwrap();
         assert_eq!(c.base_url, "https://api.linkbest.com");
-        assert_eq!(c.page_size, 200);
-        assert_eq!(c.windows, WindowSettings::default());
+        assert_eq!(c.settlement.page_size, 200);
+        assert_eq!(c.settlement.windows, WindowSettings::default());
+        assert_eq!(c.orders.windows.safety_lag, LINKBEST_PUSH_HORIZON_SECONDS);
+        assert_eq!(c.orders.windows.overlap, 3_600);
         assert!(!format!("{c:?}").contains("app-secret"));
+        let mut pairs = base.to_vec();
+        pairs.extend([("ORDERS_PAGE_SIZE", "50"), ("SETTLEMENT_OVERLAP_SECONDS", "7200")]);
+        let c = SyncConfig::from_lookup(&lookup(&pairs)).unwrap();
+        assert_eq!(
+            (c.orders.page_size, c.settlement.page_size),
+            (50, 200),
+            "each feed its own"
+        );
+        assert_eq!(
+            (c.settlement.windows.overlap, c.orders.windows.overlap),
+            (7_200, 3_600)
+        );
         for (name, value) in [
             ("SETTLEMENT_PAGE_SIZE", "201"),
-            ("SETTLEMENT_PAGE_SIZE", "0"),
+            ("ORDERS_PAGE_SIZE", "0"),
             ("SETTLEMENT_WINDOW_SECONDS", "86401"),
+            ("ORDERS_WINDOW_SECONDS", "0"),
             ("LINKBEST_API_BASE_URL", "ftp://x"),
             ("LINKBEST_MAX_ATTEMPTS", "0"),
         ] {
             let mut pairs = base.to_vec();
             pairs.push((name, value));
-            assert!(
-                matches!(
-                    SettlementConfig::from_lookup(&lookup(&pairs)),
-                    Err(ConfigError::Invalid { .. })
-                ),
-                "{name}={value}"
-            );
+            match SyncConfig::from_lookup(&lookup(&pairs)) {
+                Err(ConfigError::Invalid { name: named, .. }) => assert_eq!(named, name),
+                other => panic!("{name}={value}: {other:?}"),
+            }
         }
     }
 

@@ -17,7 +17,7 @@ pub const IGV_ORDER_PREFIX: &str = "IGV#ORDER#";
 
 /// Partition key of Linkbest settlement changes that name no usable `OrderSn`.
 pub const LINKBEST_UNLINKED_PK: &str = "LB#UNLINKED";
-/// Partition key of the settlement sync's checkpoint and lease.
+/// Partition key of the Linkbest feeds' checkpoints and leases (one item per feed).
 pub const LINKBEST_SYNC_PK: &str = "LB#SYNC";
 
 /// Sort key of a Linkbest push record.
@@ -26,8 +26,12 @@ pub const PUSH_SK: &str = "PUSH";
 pub const ORDER_SK: &str = "ORDER";
 /// Sort-key prefix of a settlement change: `SETTLE#<ModifyAt>#<digest>`.
 pub const SETTLEMENT_SK_PREFIX: &str = "SETTLE#";
-/// Sort key of the settlement checkpoint.
+/// Sort key of the settlement feed's checkpoint.
 pub const SETTLEMENT_CHECKPOINT_SK: &str = "CHECKPOINT";
+/// Sort key of the orders feed's checkpoint.
+pub const ORDERS_CHECKPOINT_SK: &str = "CHECKPOINT#orders";
+/// Sort-key prefix of a listed order (a row of the order list): `LIST#<digest>`.
+pub const LIST_SK_PREFIX: &str = "LIST#";
 /// Sort key of an iGV callback record.
 pub const CALLBACK_SK: &str = "CALLBACK";
 
@@ -37,6 +41,10 @@ pub const QUEUE_PK: &str = "queue_pk";
 pub const QUEUE_SK: &str = "queue_sk";
 /// The queue of iGV orders awaiting delivery (`sellerOrderStatus` 1), oldest callback first.
 pub const IGV_AWAITING_DELIVERY_QUEUE: &str = "IGV#AWAITING_DELIVERY";
+/// Listed orders no push ever told about (the orders feed's first listing), by `listed_at`.
+pub const LINKBEST_FOUND_ONLY_BY_POLL_QUEUE: &str = "LB#FOUND_ONLY_BY_POLL";
+/// Listed orders whose status the list told before the pushes did, by `listed_at`.
+pub const LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE: &str = "LB#STATUS_FOUND_ONLY_BY_POLL";
 
 /// All partition-key prefixes in use; a test proves none is a prefix of another.
 /// (Fixed keys such as `LB#SYNC` and `LB#UNLINKED` are listed too: no prefix may start them.)

@@ -1,21 +1,25 @@
-//! The library every function of the bundle uses: partner protocols (pure parsing and
-//! signatures), DynamoDB access, configuration and logging.
+//! The library every function of the bundle uses, by partner first:
+//!
+//! - [`linkbest`]: Order Push 2.0 (`push`: parse and verify; `postback`: the postback function's
+//!   flow; `store`: push records and the order view), the open API (`api`: signing and the answer
+//!   envelope; `client`: HTTP with retries) and its feeds (`settlement`, `orders`);
+//! - [`igv`]: the Order Status Callback (`protocol`: parse and verify; `callback`: the callback
+//!   function's flow; `store`: callback records and the order view);
+//! - [`feed`]: the partner-neutral feed machine (window planning, paging, checkpoint and lease,
+//!   deadline) that the scheduled sync runs every feed with;
+//! - [`store`]: DynamoDB access shared by all (create-once with a forward-only view, batches,
+//!   checkpoints), [`keys`] (the key design), and configuration, logging, metrics, TLS.
 
 pub mod aws;
-pub mod callback;
 pub mod config;
+pub mod feed;
 pub mod http;
-pub mod igv_callback;
+pub mod igv;
 pub mod json;
 pub mod keys;
-pub mod linkbest_api;
-pub mod linkbest_client;
-pub mod linkbest_push;
+pub mod linkbest;
 pub mod logging;
 pub mod metrics;
-pub mod postback;
 pub mod secret;
-pub mod settlement;
-pub mod settlement_sync;
 pub mod store;
 pub mod tls;

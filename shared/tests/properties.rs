@@ -5,10 +5,12 @@
 use lambda_http::http::{HeaderMap, HeaderName, HeaderValue};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
-use shared::igv_callback::{check_window, parse_body, read_headers, signature_hex, verify_signature};
+use shared::igv::protocol::{check_window, parse_body, read_headers, signature_hex, verify_signature};
 use shared::json::RawObject;
-use shared::linkbest_api::parse_settlement_page;
-use shared::linkbest_push::{OrderLink, parse_push, sign_hex, verify_sign};
+use shared::linkbest::api::parse_envelope;
+use shared::linkbest::orders::{ListedOrder, parse_orders};
+use shared::linkbest::push::{OrderLink, parse_push, sign_hex, verify_sign};
+use shared::linkbest::settlement::{SettlementChange, parse_changes};
 use shared::secret::Secret;
 
 /// Arbitrary JSON: scalars (huge numbers, odd strings) nested up to a few levels.
@@ -58,6 +60,16 @@ fn flip_one_hex_char(sig: &str, index: usize, to: char) -> Option<String> {
     Some(chars.into_iter().collect())
 }
 
+/// A settlement page's changes, as the settlement feed reads them.
+fn settlement_page(text: &str) -> Result<Vec<SettlementChange>, String> {
+    parse_changes(&parse_envelope(text).map_err(|e| e.to_string())?.rows)
+}
+
+/// An order list page's rows, as the orders feed reads them.
+fn order_page(text: &str) -> Result<Vec<ListedOrder>, String> {
+    parse_orders(&parse_envelope(text).map_err(|e| e.to_string())?.rows)
+}
+
 const TOKEN: &str = "property-token";
 const SECRET: &str = "PropertySecret0123456789abcdefAB";
 
@@ -69,7 +81,8 @@ proptest! {
         let text = String::from_utf8_lossy(&bytes);
         let _ = parse_push(&text);
         let _ = parse_body(&text);
-        let _ = parse_settlement_page(&text);
+        let _ = settlement_page(&text);
+        let _ = order_page(&text);
         let _ = RawObject::parse(&text);
     }
 
@@ -78,7 +91,8 @@ proptest! {
         let text = value.to_string();
         let _ = parse_push(&text);
         let _ = parse_body(&text);
-        let _ = parse_settlement_page(&text);
+        let _ = settlement_page(&text);
+        let _ = order_page(&text);
         if let Ok(push) = parse_push(&text) {
             // Whatever parses must still be refused without the right signature.
             prop_assert!(verify_sign(&push, &[Secret::new(TOKEN)]).is_err() || push.sign.len() == 32);
@@ -191,7 +205,47 @@ proptest! {
         let items: Vec<Value> = changes.into_iter().map(|m| Value::Object(m.into_iter().map(|(k, v)| (k.to_owned(), v)).collect())).collect();
         let data = if as_object && items.len() == 1 { items[0].clone() } else { Value::Array(items.clone()) };
         let body = serde_json::json!({"Status": 0, "Message": "ok", "Data": data}).to_string();
-        let page = parse_settlement_page(&body).unwrap();
-        prop_assert_eq!(page.changes.len(), items.len());
+        let page = settlement_page(&body).unwrap();
+        prop_assert_eq!(page.len(), items.len());
+    }
+
+    #[test]
+    fn order_pages_keep_every_row_exactly_or_refuse_the_page(
+        rows in prop::collection::vec((
+            prop_oneof![Just(None), "[A-Za-z0-9-]{1,20}".prop_map(Some), "[ -~]{0,140}".prop_map(Some)],
+            prop::collection::btree_map(
+                prop::sample::select(vec!["Status", "status", "OrdersPrice", "Currency", "Id", "X"]),
+                json_value(), 0..5),
+            0u32..100_000u32,
+        ), 0..20),
+        as_object in any::<bool>(),
+    ) {
+        let items: Vec<Value> = rows.iter().map(|(sn, fields, cents)| {
+            let mut object: serde_json::Map<String, Value> = fields.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect();
+            // A placeholder, replaced by the number literal below (serde_json would print 152.50 as 152.5).
+            object.insert("SiterCommission".into(), Value::from(format!("@cents{cents}@")));
+            if let Some(sn) = sn {
+                object.insert("OrderSn".into(), Value::from(sn.clone()));
+            }
+            Value::Object(object)
+        }).collect();
+        let data = if as_object && items.len() == 1 { items[0].clone() } else { Value::Array(items.clone()) };
+        let mut body = serde_json::json!({"Status": 0, "Data": data}).to_string();
+        for (_, _, cents) in &rows {
+            body = body.replace(&format!("\"@cents{cents}@\""), &format!("{}.{:02}", cents / 100, cents % 100));
+        }
+        let usable = rows.iter().all(|(sn, _, _)| sn.as_deref().is_some_and(|sn| shared::keys::validate_id(sn).is_ok()));
+        match order_page(&body) {
+            Ok(page) => {
+                prop_assert!(usable, "a page with an unusable OrderSn must be refused");
+                prop_assert_eq!(page.len(), items.len());
+                for (row, (sn, _, cents)) in page.iter().zip(&rows) {
+                    prop_assert_eq!(Some(&row.order_sn), sn.as_ref());
+                    let commission = format!("{}.{:02}", cents / 100, cents % 100);
+                    prop_assert_eq!(row.field("siter_commission"), Some(commission.as_str()), "amounts exact");
+                }
+            }
+            Err(_) => prop_assert!(!usable),
+        }
     }
 }

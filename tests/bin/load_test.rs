@@ -15,9 +15,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
-use shared::igv_callback::signature_hex;
+use shared::igv::protocol::signature_hex;
 use shared::keys::{igv_callback_pk, linkbest_push_pk};
-use shared::linkbest_push::sign_hex;
+use shared::linkbest::push::sign_hex;
 use shared::secret::parse_secret_list;
 
 /// The whole run must end within this.

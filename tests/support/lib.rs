@@ -9,6 +9,7 @@
 
 pub mod dynamodb_local;
 pub mod faults;
+pub mod feeds;
 pub mod linkbest_standin;
 pub mod proxy;
 pub mod table_def;

@@ -1,12 +1,15 @@
-//! A local stand-in for Linkbest's `orders.settlement.get`, for the tests and `make run`.
+//! A local stand-in for Linkbest's open API, for the tests, the bench and `make run`: the services
+//! `orders.settlement.get` (settlement changes) and `orders.query.get` (the order list).
 //!
-//! It behaves as the document (and this project's signing assumption) says: POST
+//! It behaves as the documents (and this project's signing assumption) say: POST
 //! `/{AppKey}/{Service}` with a JSON object of strings, the `Sign` verified, `Etime - Stime` at most
-//! one day, `PageSize` at most 200 (default 20), `Page` from 1; the answer is
-//! `{"Status":0,"Message":"success","Data":[…]}` with the changes whose `ModifyAt` lies in
+//! one day, `PageSize` at most 200 (default 20), `Page` from 1, and for the order list
+//! `OrderField=UpdateTime`; the answer is `{"Status":0,"Message":"success","Data":[…]}` with the
+//! rows whose time (`ModifyAt` for a change, the order's last update for an order) lies in
 //! `[Stime, Etime]`, in a stable order. Refusals answer a non-zero `Status` and are recorded so a
-//! test can assert that none happened. Failures can be injected on chosen requests or pages.
-//! Never shipped in a function.
+//! test can assert that none happened. Failures, rate limits and hostile pages can be injected on
+//! chosen requests, pages or services, and the data can change while it is being paged. Never
+//! shipped in a function.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -18,7 +21,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use shared::linkbest_api::{MAX_PAGE_SIZE, MAX_WINDOW_SECONDS, SETTLEMENT_SERVICE, sign};
+use shared::linkbest::api::{MAX_PAGE_SIZE, MAX_WINDOW_SECONDS, ORDERS_SERVICE, SETTLEMENT_SERVICE, sign};
 use time::{OffsetDateTime, UtcOffset};
 
 /// One settlement change the stand-in serves: when it happened and its JSON.
@@ -31,7 +34,17 @@ pub struct Change {
     pub json: String,
 }
 
-/// `ModifyAt` as Linkbest writes it: `yyyy-MM-dd HH:mm:ss`, China time (UTC+8).
+/// One order of the order list: when it last changed, its status and its JSON (its state now).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Order {
+    pub update_ts: i64,
+    pub order_sn: String,
+    pub status: String,
+    pub orders_price: String,
+    pub json: String,
+}
+
+/// A time as Linkbest writes it: `yyyy-MM-dd HH:mm:ss`, China time (UTC+8).
 pub fn modify_at(ts: i64) -> String {
     let at = OffsetDateTime::from_unix_timestamp(ts)
         .expect("valid timestamp")
@@ -45,6 +58,10 @@ pub fn modify_at(ts: i64) -> String {
         at.minute(),
         at.second()
     )
+}
+
+fn money(cents: i64) -> String {
+    format!("{}.{:02}", cents / 100, cents % 100)
 }
 
 /// `count` distinct changes spread over `[from, to]`, deterministic for a `seed`. Orders get
@@ -65,9 +82,9 @@ pub fn generate(count: usize, from: i64, to: i64, seed: u64) -> Vec<Change> {
         let old = rng.u32(1_000..500_000);
         let delta = rng.i32(-900..900);
         let new = (i64::from(old) + i64::from(delta)).max(0);
-        let money = |cents: i64| format!("{}.{:02}00", cents / 100, cents % 100);
-        let confirm_price = money(new);
-        let commission = money(new / 20);
+        let money4 = |cents: i64| format!("{}00", money(cents));
+        let confirm_price = money4(new);
+        let commission = money4(new / 20);
         let at = modify_at(modify_ts);
         let json = format!(
             concat!(
@@ -79,15 +96,15 @@ pub fn generate(count: usize, from: i64, to: i64, seed: u64) -> Vec<Change> {
             sn = order_sn,
             ot = modify_at(modify_ts - 86_400 * 3),
             sub = order % 7,
-            old = money(i64::from(old)),
+            old = money4(i64::from(old)),
             delta = format!(
                 "{}{}",
                 if delta < 0 { "-" } else { "" },
-                money(i64::from(delta.abs()))
+                money4(i64::from(delta.abs()))
             ),
             new = confirm_price,
-            cold = money(i64::from(old) / 20),
-            cdelta = money((new - i64::from(old)).abs() / 20),
+            cold = money4(i64::from(old) / 20),
+            cdelta = money4((new - i64::from(old)).abs() / 20),
             cnew = commission,
             at = at,
             prog = 1000 + order % 5,
@@ -105,6 +122,51 @@ pub fn generate(count: usize, from: i64, to: i64, seed: u64) -> Vec<Change> {
     changes
 }
 
+/// One order as the order list writes it (the fields of `linkbest-order-list.md`; amounts as
+/// JSON numbers with two decimals, `Status` as a string).
+pub fn order(order_sn: &str, update_ts: i64, status: &str, price_cents: i64) -> Order {
+    let json = format!(
+        concat!(
+            r#"{{"Id":"{id}","ProgramId":"1021","ProgramName":"JD","WebsiteId":"5501","LinkId":"77","#,
+            r#""SubId":"spring-sale","OrderSn":"{sn}","ParentOrderSn":"","OrderTime":"{ot}","#,
+            r#""OrdersPrice":{price},"SiterCommission":{commission},"Currency":"CNY","Status":"{status}"}}"#
+        ),
+        id = 880_000 + update_ts % 100_000,
+        sn = order_sn,
+        ot = modify_at(update_ts - 3_600),
+        price = money(price_cents),
+        commission = money(price_cents / 20),
+        status = status,
+    );
+    Order {
+        update_ts,
+        order_sn: order_sn.to_owned(),
+        status: status.to_owned(),
+        orders_price: money(price_cents),
+        json,
+    }
+}
+
+/// `count` distinct orders updated over `[from, to]`, deterministic for a `seed`; their
+/// `OrderSn`s are `<prefix><seed, 3 digits><n, 7 digits>`.
+pub fn generate_orders(count: usize, from: i64, to: i64, seed: u64, prefix: &str) -> Vec<Order> {
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let span = (to - from).max(1);
+    let mut orders: Vec<Order> = (0..count)
+        .map(|n| {
+            let status = ["0", "0", "1", "2", "-1"][rng.usize(0..5)];
+            order(
+                &format!("{prefix}{seed:03}{n:07}"),
+                from + rng.i64(0..=span),
+                status,
+                rng.i64(100..500_000),
+            )
+        })
+        .collect();
+    orders.sort_by(|a, b| (a.update_ts, &a.order_sn).cmp(&(b.update_ts, &b.order_sn)));
+    orders
+}
+
 /// A failure to inject.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
@@ -118,6 +180,23 @@ pub enum Fault {
     RateLimited,
     /// HTTP 200 with a non-zero `Status`.
     StatusError,
+    /// A hostile page (HTTP 200, `Status` 0).
+    Hostile(Hostile),
+}
+
+/// Pages a broken or hostile API could answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hostile {
+    /// More rows than `PageSize` asked for.
+    TooManyRows,
+    /// A row that is not an object among good rows.
+    RowNotObject,
+    /// A row whose `OrderSn` cannot be a key (a space, control characters, 200 bytes).
+    BadOrderSn,
+    /// `Data` of the wrong type (a string).
+    DataWrongType,
+    /// A body of 5 MiB.
+    HugeBody,
 }
 
 /// Which requests a fault strikes.
@@ -129,11 +208,16 @@ pub enum Trigger {
     Page(u32),
     /// Any request for this page of the window starting at `stime`.
     WindowPage { stime: i64, page: u32 },
+    /// Any request to this service.
+    Service(&'static str),
+    /// Any request to this service for this page number.
+    ServicePage { service: &'static str, page: u32 },
 }
 
 /// One request the stand-in received.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Logged {
+    pub service: String,
     pub stime: Option<i64>,
     pub etime: Option<i64>,
     pub page: Option<u32>,
@@ -154,9 +238,10 @@ struct Inner {
     app_key: String,
     secret: String,
     changes: Vec<Change>,
+    orders: Vec<Order>,
     faults: Vec<Armed>,
     log: Vec<Logged>,
-    /// Answer a page holding exactly one change with `Data` as an object instead of a list.
+    /// Answer a page holding exactly one row with `Data` as an object instead of a list.
     single_object_pages: bool,
 }
 
@@ -168,18 +253,18 @@ pub struct StandIn {
 }
 
 impl StandIn {
-    /// Starts a stand-in on a free loopback port, serving `changes`.
+    /// Starts a stand-in on a free loopback port, serving `changes` (and no orders).
     pub async fn start(app_key: &str, secret: &str, changes: Vec<Change>) -> Self {
         Self::start_on("127.0.0.1:0", app_key, secret, changes).await
     }
 
     /// Starts a stand-in on `bind` (e.g. `127.0.0.1:9100`).
-    pub async fn start_on(bind: &str, app_key: &str, secret: &str, mut changes: Vec<Change>) -> Self {
-        changes.sort_by(|a, b| (a.modify_ts, &a.order_sn).cmp(&(b.modify_ts, &b.order_sn)));
+    pub async fn start_on(bind: &str, app_key: &str, secret: &str, changes: Vec<Change>) -> Self {
         let inner = Arc::new(Mutex::new(Inner {
             app_key: app_key.to_owned(),
             secret: secret.to_owned(),
-            changes,
+            changes: Vec::new(),
+            orders: Vec::new(),
             faults: Vec::new(),
             log: Vec::new(),
             single_object_pages: false,
@@ -192,11 +277,40 @@ impl StandIn {
         tokio::spawn(async move {
             axum::serve(listener, app).await.expect("stand-in serves");
         });
-        Self { addr, inner }
+        let standin = Self { addr, inner };
+        standin.add_changes(changes);
+        standin
     }
 
     pub fn base_url(&self) -> String {
         format!("http://{}", self.addr)
+    }
+
+    /// Serves these changes too, from the next request on.
+    pub fn add_changes(&self, changes: Vec<Change>) {
+        let mut inner = self.lock();
+        inner.changes.extend(changes);
+        inner
+            .changes
+            .sort_by(|a, b| (a.modify_ts, &a.order_sn).cmp(&(b.modify_ts, &b.order_sn)));
+    }
+
+    /// Serves these orders too (an order already served is replaced: it changed), from the next
+    /// request on.
+    pub fn add_orders(&self, orders: Vec<Order>) {
+        let mut inner = self.lock();
+        for order in orders {
+            inner.orders.retain(|o| o.order_sn != order.order_sn);
+            inner.orders.push(order);
+        }
+        inner
+            .orders
+            .sort_by(|a, b| (a.update_ts, &a.order_sn).cmp(&(b.update_ts, &b.order_sn)));
+    }
+
+    /// The orders served now.
+    pub fn orders(&self) -> Vec<Order> {
+        self.lock().orders.clone()
     }
 
     /// Injects `fault` into the next `times` requests matching `trigger`.
@@ -268,7 +382,7 @@ async fn handle(
             response
         }
         Decision::Fault(Fault::StatusError) => status(5000, "service busy"),
-        Decision::Fault(Fault::Delay(_)) => unreachable!("delays are decided as Delayed"),
+        Decision::Fault(Fault::Delay(_) | Fault::Hostile(_)) => unreachable!("decided as Delayed / Serve"),
     }
 }
 
@@ -287,6 +401,7 @@ fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decisi
     let page = get("Page").map_or(Some(1), |v| v.parse::<u32>().ok());
     let page_size = get("PageSize").map_or(Some(20), |v| v.parse::<u32>().ok());
     let mut logged = Logged {
+        service: service.to_owned(),
         stime,
         etime,
         page,
@@ -302,7 +417,9 @@ fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decisi
         if app_key != state.app_key || get("AppKey").as_deref() != Some(app_key) {
             return Err((1002, "unknown AppKey"));
         }
-        if service != SETTLEMENT_SERVICE || get("Service").as_deref() != Some(service) {
+        if ![SETTLEMENT_SERVICE, ORDERS_SERVICE].contains(&service)
+            || get("Service").as_deref() != Some(service)
+        {
             return Err((1002, "unknown Service"));
         }
         if get("Timestamp").and_then(|t| t.parse::<i64>().ok()).is_none() {
@@ -318,6 +435,10 @@ fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decisi
         };
         if etime < stime || etime - stime > MAX_WINDOW_SECONDS {
             return Err((1004, "the time span cannot exceed 1 day"));
+        }
+        // This project always asks the order list by update time (every order that changed).
+        if service == ORDERS_SERVICE && get("OrderField").as_deref() != Some("UpdateTime") {
+            return Err((1006, "OrderField must be UpdateTime here"));
         }
         match (page, page_size) {
             (Some(p), Some(s)) if p >= 1 && (1..=MAX_PAGE_SIZE).contains(&s) => Ok((stime, etime, p, s)),
@@ -340,6 +461,8 @@ fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decisi
             Trigger::Request(n) => n == request_number,
             Trigger::Page(p) => p == page,
             Trigger::WindowPage { stime: s, page: p } => s == stime && p == page,
+            Trigger::Service(s) => s == service,
+            Trigger::ServicePage { service: s, page: p } => s == service && p == page,
         };
         (hit && armed.remaining > 0).then(|| {
             armed.remaining -= 1;
@@ -349,27 +472,58 @@ fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decisi
     logged.fault = fault;
     state.log.push(logged);
     match fault {
-        None | Some(Fault::Delay(_)) => {}
+        None | Some(Fault::Delay(_) | Fault::Hostile(_)) => {}
         Some(other) => return Decision::Fault(other),
     }
 
-    let in_window: Vec<&Change> = state
-        .changes
-        .iter()
-        .filter(|c| c.modify_ts >= stime && c.modify_ts <= etime)
-        .collect();
+    let in_window: Vec<&str> = if service == ORDERS_SERVICE {
+        state
+            .orders
+            .iter()
+            .filter(|o| o.update_ts >= stime && o.update_ts <= etime)
+            .map(|o| o.json.as_str())
+            .collect()
+    } else {
+        state
+            .changes
+            .iter()
+            .filter(|c| c.modify_ts >= stime && c.modify_ts <= etime)
+            .map(|c| c.json.as_str())
+            .collect()
+    };
     let start = ((page - 1) as usize).saturating_mul(page_size as usize);
-    let slice: Vec<&str> = in_window
+    let mut slice: Vec<String> = in_window
         .iter()
         .skip(start)
         .take(page_size as usize)
-        .map(|c| c.json.as_str())
+        .map(|row| (*row).to_owned())
         .collect();
-    let data = if slice.len() == 1 && state.single_object_pages {
-        slice[0].to_owned()
-    } else {
-        format!("[{}]", slice.join(","))
-    };
+    let mut data = None;
+    if let Some(Fault::Hostile(hostile)) = fault {
+        match hostile {
+            Hostile::TooManyRows => {
+                while slice.len() <= page_size as usize {
+                    slice.push(r#"{"OrderSn":"SO-EXTRA"}"#.to_owned());
+                }
+            }
+            Hostile::RowNotObject => slice.insert(0, "42".to_owned()),
+            Hostile::BadOrderSn => slice.insert(0, format!(r#"{{"OrderSn":"bad sn {}"}}"#, "x".repeat(200))),
+            Hostile::DataWrongType => data = Some(r#""rows""#.to_owned()),
+            Hostile::HugeBody => {
+                data = Some(format!(
+                    r#"[{{"OrderSn":"SO-HUGE","Pad":"{}"}}]"#,
+                    "x".repeat(5 << 20)
+                ))
+            }
+        }
+    }
+    let data = data.unwrap_or_else(|| {
+        if slice.len() == 1 && state.single_object_pages {
+            slice[0].clone()
+        } else {
+            format!("[{}]", slice.join(","))
+        }
+    });
     let body = format!(r#"{{"Status":0,"Message":"success","Data":{data}}}"#);
     match fault {
         Some(Fault::Delay(delay)) => Decision::Delayed(delay, body),

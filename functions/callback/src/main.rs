@@ -1,11 +1,11 @@
 //! Lambda entry point of the iGV Order Status Callback.
 //!
 //! Builds configuration and the DynamoDB client once per cold start; every request goes to
-//! `shared::callback::Callback::handle`, which answers 200 only after a confirmed write.
+//! `shared::igv::callback::Callback::handle`, which answers 200 only after a confirmed write.
 
 use lambda_http::{Error, Request, run, service_fn};
-use shared::callback::Callback;
 use shared::config::CallbackConfig;
+use shared::igv::callback::Callback;
 use shared::store::Store;
 
 #[tokio::main]

@@ -1,11 +1,11 @@
 //! Lambda entry point of the Linkbest postback (Order Push 2.0).
 //!
 //! Builds configuration and the DynamoDB client once per cold start; every request goes to
-//! `shared::postback::Postback::handle`, which always answers HTTP 200 with `1`, `0` or `-1`.
+//! `shared::linkbest::postback::Postback::handle`, which always answers HTTP 200 with `1`, `0` or `-1`.
 
 use lambda_http::{Error, Request, run, service_fn};
 use shared::config::PostbackConfig;
-use shared::postback::Postback;
+use shared::linkbest::postback::Postback;
 use shared::store::Store;
 
 #[tokio::main]

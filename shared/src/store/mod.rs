@@ -1,11 +1,12 @@
 //! DynamoDB access: small functions over one `aws_sdk_dynamodb::Client` and the bundle's table.
 //!
 //! Idempotency is always a conditional write: a record is created with `attribute_not_exists`,
-//! a view only moves forward under a version condition. Nothing here reads before it writes.
+//! a view only moves forward under a version condition. A feed may read what it already has
+//! (`batch::get_many`) to skip rows it stored before, but never to decide what a write may do: the
+//! write's own condition does that.
 
-pub mod igv;
-pub mod linkbest;
-pub mod settlement;
+pub mod batch;
+pub mod checkpoint;
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -91,8 +92,8 @@ impl StoreError {
 /// The bundle's table and the client to reach it. Cheap to clone (clones share the counters).
 #[derive(Debug, Clone)]
 pub struct Store {
-    client: Client,
-    table: String,
+    pub(crate) client: Client,
+    pub(crate) table: String,
     record_ttl: Option<Duration>,
     /// Transactions tried again after a `TransactionConflict`, since this store was built.
     conflicts_retried: Arc<AtomicU64>,
@@ -128,7 +129,7 @@ impl Store {
     }
 
     /// The `expires_at` value for a raw record received at `received_at`, if records expire.
-    fn expires_at(&self, received_at: OffsetDateTime) -> Option<AttributeValue> {
+    pub(crate) fn expires_at(&self, received_at: OffsetDateTime) -> Option<AttributeValue> {
         self.record_ttl
             .map(|ttl| n(received_at.unix_timestamp().saturating_add(ttl.as_secs() as i64)))
     }
@@ -196,12 +197,12 @@ impl UpdateExpression {
 }
 
 /// A view item that only moves forward: it is updated when it has no `version_attribute` yet or
-/// a smaller one than `version`.
+/// a smaller one than `version`, and the update sets `version_attribute` to `version`.
 #[derive(Debug, Clone)]
 pub(crate) struct ForwardUpdate {
     pub pk: String,
     pub sk: &'static str,
-    /// The update; it must also set `version_attribute` to `version`.
+    /// The update of the other attributes (it must not name `version_attribute`).
     pub update: UpdateExpression,
     pub version_attribute: &'static str,
     pub version: String,
@@ -215,7 +216,11 @@ impl ForwardUpdate {
         let mut values = self.update.values.clone();
         names.insert("#version".to_owned(), self.version_attribute.to_owned());
         values.insert(":version".to_owned(), s(&self.version));
-        (self.update.expression.clone(), names, values)
+        let expression = self
+            .update
+            .expression
+            .replacen("SET ", "SET #version = :version, ", 1);
+        (expression, names, values)
     }
 }
 
@@ -240,6 +245,18 @@ pub enum RecordWrite {
         /// Whether the stored record says the same thing (`None`: the store did not return it).
         same_content: Option<bool>,
     },
+}
+
+impl RecordWrite {
+    /// The requests the write took (a `TransactionConflict` tried again not counted).
+    pub fn requests(self) -> u64 {
+        match self {
+            RecordWrite::Created {
+                view: ViewWrite::AlreadyNewer,
+            } => 2,
+            _ => 1,
+        }
+    }
 }
 
 /// Attribute holding a digest of what a record says, to tell a true retry from a replay.
@@ -617,5 +634,17 @@ mod tests {
         assert_eq!(u.names["#f0"], "status");
         assert_eq!(u.names["#r0"], "queue_pk");
         assert_eq!(u.values.len(), 2);
+    }
+
+    #[test]
+    fn a_forward_update_sets_its_version_under_its_condition() {
+        let (expression, names, values) = a_view().parts();
+        assert_eq!(expression, "SET #version = :version, #f0 = :f0");
+        assert_eq!(names["#version"], "v");
+        assert_eq!(values[":version"], s("1"));
+        assert_eq!(
+            ForwardUpdate::CONDITION,
+            "attribute_not_exists(#version) OR #version < :version"
+        );
     }
 }

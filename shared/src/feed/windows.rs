@@ -4,7 +4,7 @@
 //! from the checkpoint, minus an overlap re-read for late-arriving changes, up to now minus a small
 //! safety lag, in windows of at most one day. A backfill syncs exactly the range it is given.
 
-use crate::linkbest_api::MAX_WINDOW_SECONDS;
+use crate::linkbest::api::MAX_WINDOW_SECONDS;
 
 /// One request span: `Stime` = `start`, `Etime` = `end`, with `0 < end - start <= max span`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -12,10 +12,10 @@ use time::OffsetDateTime;
 
 use crate::config::PostbackConfig;
 use crate::http::{body_bytes, lambda_request_id};
-use crate::linkbest_push::{OrderLink, OrderPush, PushRejection, parse_push, verify_sign};
+use crate::linkbest::push::{OrderLink, OrderPush, PushRejection, parse_push, verify_sign};
+use crate::linkbest::store::NewPush;
 use crate::metrics::{self, Unit};
 use crate::secret::Secret;
-use crate::store::linkbest::NewPush;
 use crate::store::{RecordWrite, Store, StoreError};
 
 /// Everything that makes a push fail (answer `-1`, Linkbest retries).

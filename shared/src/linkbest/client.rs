@@ -1,18 +1,19 @@
-//! HTTP client for the Linkbest settlement service: signed requests, timeouts, retries with capped
-//! exponential backoff and jitter, and pacing that slows down after a rate-limit answer.
+//! HTTP client of the Linkbest open API: signed requests, timeouts, retries with capped
+//! exponential backoff and jitter, and pacing that slows down after a rate-limit answer. One
+//! client serves every feed (they share Linkbest's rate limit).
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use backon::{ExponentialBuilder, Retryable};
 use reqwest::StatusCode;
 use reqwest::header::{CONTENT_TYPE, RETRY_AFTER};
+use serde_json::value::RawValue;
 use tokio::time::Instant;
 
-use crate::linkbest_api::{
-    PageRequest, ResponseProblem, SETTLEMENT_SERVICE, STATUS_OK, SettlementPage, parse_settlement_page,
-    signed_request,
-};
+use super::api::{STATUS_OK, parse_envelope, signed_request};
+use crate::feed::{FetchError, PageRequest};
 use crate::secret::Secret;
 
 /// How the client retries.
@@ -38,43 +39,25 @@ impl Default for RetrySettings {
     }
 }
 
-/// Why one attempt failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum FetchError {
-    #[error("request failed: {0}")]
-    Transport(String),
-    #[error("request timed out")]
-    Timeout,
-    #[error("HTTP {0}")]
-    Http(u16),
-    #[error("rate limited (HTTP 429)")]
-    RateLimited { retry_after: Option<Duration> },
-    #[error(transparent)]
-    Malformed(#[from] ResponseProblem),
-    #[error("Status {status}: {message}")]
-    Status { status: i64, message: String },
-    /// The run's deadline came before the page arrived (`last_error`: of the attempts before).
-    #[error("the run's deadline came first (last error: {})", last_error.as_deref().unwrap_or("none"))]
-    Deadline { last_error: Option<String> },
+/// Largest answer read: a page of 200 orders is some 100 KB; anything far larger is refused
+/// before it is held in memory.
+pub const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+
+/// One service of the API as a feed asks for it: its name and its own parameters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    pub name: &'static str,
+    pub params: &'static [(&'static str, &'static str)],
 }
 
-impl FetchError {
-    /// Everything is retried but a client error (4xx other than 429): a bad request, app key or
-    /// signature does not get better by asking again.
-    pub fn is_retryable(&self) -> bool {
-        !matches!(self, FetchError::Http(code) if (400..500).contains(code))
-            && !matches!(self, FetchError::Deadline { .. })
-    }
-}
-
-/// The settlement service's client. Built once per cold start.
+/// The open API's client. Built once per cold start.
 ///
 /// The HTTPS client inside is built at the first request, not at init: building it reads and
 /// parses the system's certificate store (5–9 ms measured under the emulator), more than the rest
 /// of the function's init together; a scheduled run pays it once, when it first asks Linkbest.
 #[derive(Debug)]
 pub struct LinkbestClient {
-    http: std::sync::OnceLock<Result<reqwest::Client, String>>,
+    http: OnceLock<Result<reqwest::Client, String>>,
     base_url: String,
     app_key: String,
     secret: Secret,
@@ -89,17 +72,17 @@ pub struct LinkbestClient {
 const MAX_PACE: Duration = Duration::from_secs(30);
 
 impl LinkbestClient {
-    pub fn new(base_url: &str, app_key: &str, secret: Secret, retry: RetrySettings) -> Result<Self, String> {
+    pub fn new(base_url: &str, app_key: &str, secret: Secret, retry: RetrySettings) -> Self {
         crate::tls::install_crypto_provider();
-        Ok(Self {
-            http: std::sync::OnceLock::new(),
+        Self {
+            http: OnceLock::new(),
             base_url: base_url.trim_end_matches('/').to_owned(),
             app_key: app_key.to_owned(),
             secret,
             retry,
             pace_ms: AtomicU64::new(0),
             requests: AtomicU64::new(0),
-        })
+        }
     }
 
     /// The HTTPS client, built at the first call.
@@ -111,7 +94,7 @@ impl LinkbestClient {
                     .connect_timeout(timeout)
                     .timeout(timeout)
                     .user_agent(concat!(
-                        "partner-ingest-settlement-sync/",
+                        "partner-ingest-linkbest-sync/",
                         env!("CARGO_PKG_VERSION")
                     ))
                     .build()
@@ -131,29 +114,35 @@ impl LinkbestClient {
         Duration::from_millis(self.pace_ms.load(Ordering::Relaxed))
     }
 
-    /// One page, retried on transient failures until it succeeds, the attempts run out, or
-    /// `deadline` comes.
-    pub async fn settlement_page(
+    /// One page of `service`, its rows turned into `T` by `rows` (which refuses the whole page
+    /// with a reason), retried on transient failures until it succeeds, the attempts run out, or
+    /// `deadline` comes. A page with more rows than asked for is refused.
+    pub async fn page<T>(
         &self,
+        service: Service,
         page: &PageRequest,
         deadline: Instant,
-    ) -> Result<SettlementPage, FetchError> {
+        rows: impl Fn(&[&RawValue]) -> Result<T, String>,
+    ) -> Result<T, FetchError> {
         let backoff = ExponentialBuilder::default()
             .with_min_delay(self.retry.base_backoff)
             .with_max_delay(self.retry.max_backoff)
             .with_max_times(self.retry.max_attempts.saturating_sub(1) as usize)
             .with_jitter();
         let last_error = std::sync::Mutex::new(None::<FetchError>);
-        let attempts = (|| async { self.attempt(page).await })
+        let attempts = (|| async { self.attempt(service, page, &rows).await })
             .retry(backoff)
             .when(FetchError::is_retryable)
             .adjust(|err, delay| match err {
-                FetchError::RateLimited { retry_after: Some(after) } => delay.map(|d| d.max(*after)),
+                FetchError::RateLimited {
+                    retry_after: Some(after),
+                } => delay.map(|d| d.max(*after)),
                 _ => delay,
             })
             .notify(|err, delay| {
-                tracing::warn!(target: "settlement_sync", error = %err, retry_in_ms = delay.as_millis() as u64,
-                    stime = page.stime, etime = page.etime, page = page.page, "Linkbest request failed; retrying");
+                tracing::warn!(target: "sync", service = service.name, error = %err,
+                    retry_in_ms = delay.as_millis() as u64, stime = page.stime, etime = page.etime,
+                    page = page.page, "Linkbest request failed; retrying");
                 *last_error.lock().expect("not poisoned") = Some(err.clone());
             });
         match tokio::time::timeout_at(deadline, attempts).await {
@@ -167,7 +156,12 @@ impl LinkbestClient {
         }
     }
 
-    async fn attempt(&self, page: &PageRequest) -> Result<SettlementPage, FetchError> {
+    async fn attempt<T>(
+        &self,
+        service: Service,
+        page: &PageRequest,
+        rows: &impl Fn(&[&RawValue]) -> Result<T, String>,
+    ) -> Result<T, FetchError> {
         let pace = self.pace();
         if !pace.is_zero() {
             tokio::time::sleep(pace).await;
@@ -176,7 +170,8 @@ impl LinkbestClient {
         let (path, body) = signed_request(
             &self.app_key,
             self.secret.expose(),
-            SETTLEMENT_SERVICE,
+            service.name,
+            service.params,
             timestamp,
             page,
         );
@@ -203,15 +198,22 @@ impl LinkbestClient {
         if !status.is_success() {
             return Err(FetchError::Http(status.as_u16()));
         }
-        let text = response.text().await.map_err(classify)?;
-        let parsed = parse_settlement_page(&text)?;
-        if parsed.status != STATUS_OK {
+        let text = read_bounded(response).await?;
+        let envelope = parse_envelope(&text).map_err(|e| FetchError::Refused(e.to_string()))?;
+        if envelope.status != STATUS_OK {
             return Err(FetchError::Status {
-                status: parsed.status,
-                message: parsed.message.unwrap_or_default(),
+                status: envelope.status,
+                message: envelope.message.unwrap_or_default(),
             });
         }
-        Ok(parsed)
+        if envelope.rows.len() > page.page_size as usize {
+            return Err(FetchError::Refused(format!(
+                "{} rows on a page of {}",
+                envelope.rows.len(),
+                page.page_size
+            )));
+        }
+        rows(&envelope.rows).map_err(FetchError::Refused)
     }
 
     /// Doubles the pause between requests (at least one second, at most [`MAX_PACE`]).
@@ -222,6 +224,28 @@ impl LinkbestClient {
                 Some((ms.saturating_mul(2)).clamp(1_000, MAX_PACE.as_millis() as u64))
             });
     }
+}
+
+/// The answer's body as text, refused when longer than [`MAX_ANSWER_BYTES`] or not UTF-8.
+async fn read_bounded(mut response: reqwest::Response) -> Result<String, FetchError> {
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_ANSWER_BYTES as u64)
+    {
+        return Err(FetchError::Refused(format!(
+            "answer over {MAX_ANSWER_BYTES} bytes"
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(classify)? {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_ANSWER_BYTES {
+            return Err(FetchError::Refused(format!(
+                "answer over {MAX_ANSWER_BYTES} bytes"
+            )));
+        }
+    }
+    String::from_utf8(body).map_err(|_| FetchError::Refused("answer is not UTF-8".into()))
 }
 
 fn classify(err: reqwest::Error) -> FetchError {
@@ -238,33 +262,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn client_errors_are_final_everything_else_is_retried() {
-        assert!(!FetchError::Http(400).is_retryable());
-        assert!(!FetchError::Http(403).is_retryable());
-        assert!(FetchError::Http(500).is_retryable());
-        assert!(FetchError::Http(503).is_retryable());
-        assert!(FetchError::RateLimited { retry_after: None }.is_retryable());
-        assert!(FetchError::Timeout.is_retryable());
-        assert!(FetchError::Malformed(ResponseProblem::BadStatus).is_retryable());
-        assert!(
-            FetchError::Status {
-                status: 1,
-                message: String::new()
-            }
-            .is_retryable()
-        );
-        assert!(!FetchError::Deadline { last_error: None }.is_retryable());
-    }
-
-    #[test]
     fn rate_limits_double_the_pace_up_to_a_cap() {
         let c = LinkbestClient::new(
             "http://127.0.0.1:1",
             "k",
             Secret::new("s"),
             RetrySettings::default(),
-        )
-        .unwrap();
+        );
         assert_eq!(c.pace(), Duration::ZERO);
         c.slow_down();
         assert_eq!(c.pace(), Duration::from_secs(1));

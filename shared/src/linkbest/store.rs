@@ -1,20 +1,13 @@
-//! Storage of Linkbest order pushes and the Linkbest order view.
+//! Storage of Linkbest order pushes (each with its order view update, see `linkbest::view`).
 
 use time::OffsetDateTime;
 
-use super::{
-    ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
-    n, s, timestamp,
-};
-use crate::keys::{ORDER_SK, PUSH_SK, linkbest_order_pk, linkbest_push_pk};
-use crate::linkbest_push::{OrderFields, OrderLink, OrderPush};
+use crate::keys::{PUSH_SK, linkbest_push_pk};
+use crate::linkbest::push::{OrderLink, OrderPush};
+use crate::store::{ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, digest, n, s, timestamp};
 
 /// `item_type` of a push record.
 pub const PUSH_ITEM_TYPE: &str = "linkbest_push";
-/// `item_type` of an order view.
-pub const ORDER_ITEM_TYPE: &str = "linkbest_order";
-/// Attribute of the order view holding the version of the push it reflects.
-pub const PUSH_VERSION: &str = "push_version";
 
 /// A push about to be stored, with what the handler knows about its delivery.
 #[derive(Debug, Clone, Copy)]
@@ -33,10 +26,10 @@ pub fn content_hash(push: &OrderPush) -> String {
 
 impl Store {
     /// Stores a push exactly once, keyed by its PushId, with its order view when `Data` names an
-    /// order (see [`Store::create_once`]). The view only moves forward by (`CreateTime`, PushId).
+    /// order (see [`Store::create_once`]). The view only moves forward (see [`super::view`]).
     pub async fn store_linkbest_push(&self, new: &NewPush<'_>) -> Result<RecordWrite, StoreError> {
         let view = match &new.push.order {
-            OrderLink::Order(order) => Some(order_view_update(new, order)),
+            OrderLink::Order(order) => Some(super::view::push_update(new.push, order, new.received_at)),
             _ => None,
         };
         self.create_once(|| self.push_item(new), &content_hash(new.push), view)
@@ -69,34 +62,5 @@ impl Store {
             item.insert(TTL_ATTRIBUTE.to_owned(), expires_at);
         }
         item
-    }
-}
-
-/// The forward-only update of the order view for a push that names an order.
-fn order_view_update(new: &NewPush<'_>, order: &OrderFields) -> ForwardUpdate {
-    let push = new.push;
-    let version = push.version();
-    let mut fields = vec![
-        (ITEM_TYPE, s(ORDER_ITEM_TYPE)),
-        ("order_sn", s(&order.order_sn)),
-        (PUSH_VERSION, s(&version)),
-        ("last_push_id", s(&push.push_id)),
-        ("last_event_type", s(&push.event_type)),
-        ("last_create_time", n(push.create_time_secs)),
-        ("last_data", s(&push.data)),
-        ("push_updated_at", s(timestamp(new.received_at))),
-    ];
-    fields.extend(
-        order
-            .details
-            .iter()
-            .map(|(attribute, value)| (*attribute, s(value))),
-    );
-    ForwardUpdate {
-        pk: linkbest_order_pk(&order.order_sn),
-        sk: ORDER_SK,
-        update: UpdateExpression::new(fields, &[]),
-        version_attribute: PUSH_VERSION,
-        version,
     }
 }

@@ -2,13 +2,13 @@
 
 use time::OffsetDateTime;
 
-use super::{
-    ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
-    n, s, timestamp, version,
-};
-use crate::igv_callback::{CallbackHeaders, StatusCallback};
+use crate::igv::protocol::{CallbackHeaders, StatusCallback};
 use crate::keys::{
     CALLBACK_SK, IGV_AWAITING_DELIVERY_QUEUE, ORDER_SK, QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk,
+};
+use crate::store::{
+    ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
+    n, s, timestamp, version,
 };
 
 /// `item_type` of a callback record.
@@ -105,7 +105,6 @@ fn order_view_update(new: &NewCallback<'_>, timestamp_ms: u64) -> ForwardUpdate 
     let mut set = vec![
         (ITEM_TYPE, s(ORDER_ITEM_TYPE)),
         ("order_id", s(&cb.order_id)),
-        (STATUS_VERSION, s(&version)),
         ("last_request_id", s(&h.request_id)),
         ("last_x_timestamp", n(timestamp_ms)),
         ("status_updated_at", s(timestamp(new.received_at))),

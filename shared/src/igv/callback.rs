@@ -13,13 +13,13 @@ use time::OffsetDateTime;
 
 use crate::config::CallbackConfig;
 use crate::http::{body_bytes, lambda_request_id};
-use crate::igv_callback::{
+use crate::igv::protocol::{
     AuthFailure, BodyProblem, CallbackHeaders, StatusCallback, check_window, parse_body, read_headers,
     verify_signature,
 };
+use crate::igv::store::NewCallback;
 use crate::metrics::{self, Unit};
 use crate::secret::Secret;
-use crate::store::igv::NewCallback;
 use crate::store::{RecordWrite, Store, StoreError};
 
 /// Everything that makes a callback fail (any answer but 200: the platform retries).
@@ -250,7 +250,7 @@ fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambd
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::igv_callback::AuthFailure;
+    use crate::igv::protocol::AuthFailure;
     use crate::store::ViewWrite;
 
     #[test]

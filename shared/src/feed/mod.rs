@@ -1,0 +1,172 @@
+//! The feed machine: a scheduled, paged, checkpointed pull of one partner feed, and a manual
+//! backfill of a given range. Partner-neutral: a feed is a [`Feed`] (its name, checkpoint item,
+//! paging settings, and how one page is fetched and stored); everything else lives here.
+//!
+//! A scheduled run takes the feed's lease (so two runs of one feed never sync at once), plans its
+//! windows from the feed's checkpoint ([`windows`]), pages each window until a page comes back
+//! short, has every page stored before asking for the next, and advances the checkpoint after the
+//! last page of each window. It stops starting new pages shortly before the Lambda deadline; the
+//! next run continues from the checkpoint. A backfill pages exactly the range it is given and never
+//! touches the checkpoint or the lease.
+
+pub mod invocation;
+pub mod runner;
+pub mod windows;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::time::Duration;
+
+use serde::Serialize;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+pub use invocation::{BadEvent, Invocation, Mode, Selection};
+pub use runner::{FeedRunner, RunSummary, SyncError};
+use windows::WindowSettings;
+
+use crate::store::StoreError;
+
+/// A boxed future, so feeds of different kinds can sit in one list.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Where a feed keeps its checkpoint and lease: one item of its own.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointKey {
+    pub pk: &'static str,
+    pub sk: &'static str,
+}
+
+/// How a feed pages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedSettings {
+    /// Rows asked per page; a shorter page ends a window.
+    pub page_size: u32,
+    pub windows: WindowSettings,
+    /// A window still returning full pages after this many fails the run (an API ignoring the
+    /// page number would otherwise loop forever).
+    pub max_pages_per_window: u32,
+}
+
+/// One page asked of a feed's source: the window `[stime, etime]` (unix seconds) and the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    pub stime: i64,
+    pub etime: i64,
+    /// From 1.
+    pub page: u32,
+    pub page_size: u32,
+}
+
+/// What storing one page did; summed into the run's summary.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct PageCounts {
+    /// Rows the page held.
+    pub rows_received: u64,
+    /// Items written (a row read again that is already stored is not written again).
+    pub items_written: u64,
+    /// Order views moved forward.
+    pub views_updated: u64,
+    /// DynamoDB requests made.
+    pub dynamodb_calls: u64,
+    /// Orders the feed found that no push ever told about (first listing).
+    pub found_only_by_poll: u64,
+    /// Orders whose status the feed learned before (or instead of) the pushes.
+    pub status_found_only_by_poll: u64,
+}
+
+impl std::ops::AddAssign for PageCounts {
+    fn add_assign(&mut self, other: Self) {
+        self.rows_received += other.rows_received;
+        self.items_written += other.items_written;
+        self.views_updated += other.views_updated;
+        self.dynamodb_calls += other.dynamodb_calls;
+        self.found_only_by_poll += other.found_only_by_poll;
+        self.status_found_only_by_poll += other.status_found_only_by_poll;
+    }
+}
+
+/// Why fetching a page failed (after the source's own retries).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum FetchError {
+    #[error("request failed: {0}")]
+    Transport(String),
+    #[error("request timed out")]
+    Timeout,
+    #[error("HTTP {0}")]
+    Http(u16),
+    #[error("rate limited (HTTP 429)")]
+    RateLimited { retry_after: Option<Duration> },
+    /// The answer cannot be used (not the envelope, rows of the wrong shape, too large, …): the
+    /// whole page is refused and nothing of it is written.
+    #[error("page refused: {0}")]
+    Refused(String),
+    #[error("Status {status}: {message}")]
+    Status { status: i64, message: String },
+    /// The run's deadline came before the page arrived (`last_error`: of the attempts before).
+    #[error("the run's deadline came first (last error: {})", last_error.as_deref().unwrap_or("none"))]
+    Deadline { last_error: Option<String> },
+}
+
+impl FetchError {
+    /// Everything is retried but a client error (4xx other than 429): a bad request, key or
+    /// signature does not get better by asking again.
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, FetchError::Http(code) if (400..500).contains(code))
+            && !matches!(self, FetchError::Deadline { .. })
+    }
+}
+
+/// Why one page could not be synced.
+#[derive(Debug, thiserror::Error)]
+pub enum PageError {
+    #[error(transparent)]
+    Fetch(#[from] FetchError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// One feed: a small declaration (name, checkpoint item, settings) and how a page is fetched and
+/// stored. Implemented per partner (`linkbest::feed`); nothing here knows a partner's signing or
+/// envelope.
+pub trait Feed: Send + Sync {
+    /// The feed's name in events, logs and metrics (`settlement`, `orders`).
+    fn name(&self) -> &'static str;
+    fn checkpoint(&self) -> CheckpointKey;
+    fn settings(&self) -> &FeedSettings;
+    /// Fetches one page (retrying transient failures, giving up at `stop_at` with
+    /// [`FetchError::Deadline`]) and stores it. A page is stored whole or not at all: every row is
+    /// checked before anything is written, and every write is confirmed before this returns.
+    fn sync_page<'a>(
+        &'a self,
+        request: PageRequest,
+        fetched_at: OffsetDateTime,
+        stop_at: Instant,
+    ) -> BoxFuture<'a, Result<PageCounts, PageError>>;
+    /// HTTP requests sent so far (retries included), for the run summary.
+    fn requests_sent(&self) -> u64;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_errors_are_final_everything_else_is_retried() {
+        assert!(!FetchError::Http(400).is_retryable());
+        assert!(!FetchError::Http(403).is_retryable());
+        assert!(FetchError::Http(500).is_retryable());
+        assert!(FetchError::Http(503).is_retryable());
+        assert!(FetchError::RateLimited { retry_after: None }.is_retryable());
+        assert!(FetchError::Timeout.is_retryable());
+        assert!(FetchError::Refused("x".into()).is_retryable());
+        assert!(
+            FetchError::Status {
+                status: 1,
+                message: String::new()
+            }
+            .is_retryable()
+        );
+        assert!(!FetchError::Deadline { last_error: None }.is_retryable());
+    }
+}

@@ -1,0 +1,5 @@
+//! iGV: the Order Status Callback.
+
+pub mod callback;
+pub mod protocol;
+pub mod store;

@@ -1,0 +1,97 @@
+//! A Linkbest feed: one open API service paged by the feed machine. A feed is a declaration
+//! ([`FeedDecl`]: name, service and its parameters, checkpoint item) plus its [`Rows`] (how a
+//! page's rows are checked, turned into items and stored). Adding a feed is a new module with
+//! those two, listed in `linkbest::sync`.
+
+use std::marker::PhantomData;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+use super::client::{LinkbestClient, Service};
+use crate::feed::{BoxFuture, CheckpointKey, Feed, FeedSettings, PageCounts, PageError, PageRequest};
+use crate::store::{Store, StoreError};
+
+/// What names a Linkbest feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeedDecl {
+    /// In events, logs, metrics, settings (`SETTLEMENT_*`, `ORDERS_*`).
+    pub name: &'static str,
+    pub service: Service,
+    pub checkpoint: CheckpointKey,
+}
+
+/// How the rows of a feed's pages become items.
+pub trait Rows: Send + Sync + 'static {
+    type Row: Send + Sync + 'static;
+
+    /// Checks and reads every row of a page; any unusable row refuses the whole page (with the
+    /// reason), so nothing of it is written.
+    fn parse(rows: &[&RawValue]) -> Result<Vec<Self::Row>, String>;
+
+    /// Stores one page's rows; every write is confirmed before this returns.
+    fn store<'a>(
+        store: &'a Store,
+        rows: Vec<Self::Row>,
+        fetched_at: OffsetDateTime,
+    ) -> BoxFuture<'a, Result<PageCounts, StoreError>>;
+}
+
+/// A Linkbest feed, ready for the feed machine.
+pub struct LinkbestFeed<R: Rows> {
+    decl: FeedDecl,
+    settings: FeedSettings,
+    client: Arc<LinkbestClient>,
+    store: Store,
+    rows: PhantomData<fn() -> R>,
+}
+
+impl<R: Rows> LinkbestFeed<R> {
+    pub fn new(decl: FeedDecl, settings: FeedSettings, client: Arc<LinkbestClient>, store: Store) -> Self {
+        Self {
+            decl,
+            settings,
+            client,
+            store,
+            rows: PhantomData,
+        }
+    }
+}
+
+impl<R: Rows> Feed for LinkbestFeed<R> {
+    fn name(&self) -> &'static str {
+        self.decl.name
+    }
+
+    fn checkpoint(&self) -> CheckpointKey {
+        self.decl.checkpoint
+    }
+
+    fn settings(&self) -> &FeedSettings {
+        &self.settings
+    }
+
+    fn sync_page<'a>(
+        &'a self,
+        request: PageRequest,
+        fetched_at: OffsetDateTime,
+        stop_at: Instant,
+    ) -> BoxFuture<'a, Result<PageCounts, PageError>> {
+        Box::pin(async move {
+            let rows = self
+                .client
+                .page(self.decl.service, &request, stop_at, R::parse)
+                .await?;
+            let received = rows.len() as u64;
+            let mut counts = R::store(&self.store, rows, fetched_at).await?;
+            counts.rows_received = received;
+            Ok(counts)
+        })
+    }
+
+    fn requests_sent(&self) -> u64 {
+        self.client.requests_sent()
+    }
+}

@@ -1,0 +1,497 @@
+//! The orders feed end to end (`orders.query.get`): the feed machine, the Linkbest stand-in, the
+//! real postback handler, DynamoDB Local, and the counting proxy for what re-reading costs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::json;
+use shared::config::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig, SyncConfig};
+use shared::feed::{Mode, RunSummary, SyncError};
+use shared::keys::{ORDER_SK, linkbest_order_pk};
+use shared::linkbest::api::{ORDERS_SERVICE, SETTLEMENT_SERVICE};
+use shared::linkbest::orders::{LISTED_ITEM_TYPE, ORDERS};
+use shared::linkbest::postback::Postback;
+use shared::linkbest::push::sign_hex;
+use shared::linkbest::settlement::SETTLEMENT;
+use shared::linkbest::sync::InvocationError;
+use shared::secret::parse_secret_list;
+use shared::store::Store;
+use testkit::feeds::{Sync, sync_config};
+use testkit::linkbest_standin::{Fault, Hostile, Order, StandIn, Trigger, generate, generate_orders, order};
+use testkit::proxy::FaultyProxy;
+use testkit::{
+    Item, TestTable, attr_n, attr_s, body_text, client_via, endpoint, http_request, local_setting,
+};
+use time::OffsetDateTime;
+use tokio::time::Instant;
+
+const APP: (&str, &str) = ("2312521", "test-app-secret");
+const DAY: i64 = 86_400;
+const LAG: i64 = 300;
+
+fn now() -> OffsetDateTime {
+    OffsetDateTime::now_utc()
+}
+
+fn far_deadline() -> Instant {
+    Instant::now() + Duration::from_secs(600)
+}
+
+fn config(table: &TestTable, standin: &StandIn, lookback: i64) -> SyncConfig {
+    sync_config(table, &standin.base_url(), APP, lookback)
+}
+
+fn orders_sync(table: &TestTable, config: &SyncConfig) -> Sync {
+    Sync::new(table, config, APP, ORDERS.name)
+}
+
+async fn scheduled(sync: &Sync, owner: &str) -> Result<RunSummary, SyncError> {
+    sync.run(Mode::Scheduled, owner, now(), far_deadline()).await
+}
+
+/// `count` orders updated over the `days` before now (minus the safety lag).
+fn recent(count: usize, days: i64, seed: u64) -> Vec<Order> {
+    let end = now().unix_timestamp() - LAG - 5;
+    generate_orders(count, end - days * DAY + 60, end, seed, "SO-T-")
+}
+
+/// The listed-order records in the table, as OrderSn -> their rows' raw JSON.
+async fn listed(table: &TestTable) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for item in table.scan().await {
+        if attr_s(&item, "item_type") == Some(LISTED_ITEM_TYPE) {
+            out.entry(attr_s(&item, "order_sn").unwrap().to_owned())
+                .or_default()
+                .push(attr_s(&item, "raw").unwrap().to_owned());
+        }
+    }
+    for rows in out.values_mut() {
+        rows.sort();
+    }
+    out
+}
+
+/// What the stand-in serves, in the same form.
+fn source(orders: &[Order]) -> BTreeMap<String, Vec<String>> {
+    orders
+        .iter()
+        .map(|o| (o.order_sn.clone(), vec![o.json.clone()]))
+        .collect()
+}
+
+async fn view(table: &TestTable, order_sn: &str) -> Item {
+    table
+        .get(&linkbest_order_pk(order_sn), ORDER_SK)
+        .await
+        .expect("order view")
+}
+
+fn postback(table: &TestTable, store: Store) -> Postback {
+    Postback::new(
+        store,
+        &PostbackConfig {
+            store: table.store_config(),
+            tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")),
+            max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+        },
+    )
+}
+
+/// Delivers a signed push of `order_sn` with `status`, created at `create_time`.
+async fn push(pb: &Postback, push_id: u64, create_time: i64, order_sn: &str, status: &str) -> String {
+    let token = parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"))[0]
+        .expose()
+        .to_owned();
+    let ct = create_time.to_string();
+    let sign = sign_hex(&token, "order.status", &push_id.to_string(), &ct);
+    let body = format!(
+        r#"{{"PushId":{push_id},"EventType":"order.status","CreateTime":{ct},"Sign":"{sign}","Data":{{"OrderSn":"{order_sn}","Status":"{status}","OrdersPrice":1.00}}}}"#
+    );
+    body_text(&pb.handle(http_request("POST", body)).await)
+}
+
+fn assert_no_violations(standin: &StandIn) {
+    let violations = standin.violations();
+    assert!(
+        violations.is_empty(),
+        "requests the API would refuse: {violations:?}"
+    );
+}
+
+#[tokio::test]
+async fn listed_only_orders_are_stored_counted_once_and_shape_the_view() {
+    let table = TestTable::create().await;
+    let orders = recent(450, 2, 1);
+    let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
+    standin.add_orders(orders.clone());
+    let sync = orders_sync(&table, &config(&table, &standin, 2 * DAY));
+
+    let summary = scheduled(&sync, "run-1").await.unwrap();
+    assert_eq!(summary.result, "completed", "{summary:?}");
+    assert!(
+        summary.pages > summary.windows_planned as u64,
+        "several pages: {summary:?}"
+    );
+    assert_eq!(
+        listed(&table).await,
+        source(&orders),
+        "stored set equals the source set"
+    );
+    assert_eq!(
+        summary.counts.found_only_by_poll, 450,
+        "every order found only by poll"
+    );
+    assert_eq!(summary.counts.items_written, 450);
+
+    let o = &orders[17];
+    let v = view(&table, &o.order_sn).await;
+    assert_eq!(attr_s(&v, "status"), Some(o.status.as_str()));
+    assert_eq!(attr_s(&v, "list_status"), Some(o.status.as_str()));
+    assert_eq!(
+        attr_s(&v, "orders_price"),
+        Some(o.orders_price.as_str()),
+        "exact text"
+    );
+    assert_eq!(attr_s(&v, "currency"), Some("CNY"));
+    assert!(attr_s(&v, "listed_at").is_some() && attr_s(&v, "push_version").is_none());
+
+    // Read again (the next run's overlap, then a backfill of everything): nothing new, nothing
+    // counted again.
+    let again = scheduled(&sync, "run-2").await.unwrap();
+    assert_eq!(
+        (again.counts.items_written, again.counts.found_only_by_poll),
+        (0, 0),
+        "{again:?}"
+    );
+    let (start, end) = (now().unix_timestamp() - 3 * DAY, now().unix_timestamp());
+    let backfill = sync
+        .run(
+            Mode::Backfill { from: start, to: end },
+            "b",
+            now(),
+            far_deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(backfill.counts.rows_received, 450);
+    assert_eq!(
+        (backfill.counts.items_written, backfill.counts.found_only_by_poll),
+        (0, 0)
+    );
+    assert_eq!(listed(&table).await, source(&orders));
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn pushed_and_listed_orders_are_not_counted_missed_and_the_newest_information_wins() {
+    let table = TestTable::create().await;
+    let store = Store::from_config(table.client.clone(), &table.store_config());
+    let pb = postback(&table, store.clone());
+    let t = now().unix_timestamp() - LAG - 3_600;
+    // SO-A: pushed (status 0), then listed with the same status.
+    // SO-B: pushed (status 0), listed with status 1: a status only the poll told.
+    // SO-C: never pushed.
+    assert_eq!(push(&pb, 9_001, t - 100, "SO-A", "0").await, "1");
+    assert_eq!(push(&pb, 9_002, t - 100, "SO-B", "0").await, "1");
+    let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
+    standin.add_orders(vec![
+        order("SO-A", t, "0", 100),
+        order("SO-B", t, "1", 100),
+        order("SO-C", t, "1", 100),
+    ]);
+    let sync = orders_sync(&table, &config(&table, &standin, DAY));
+
+    let summary = scheduled(&sync, "run-1").await.unwrap();
+    assert_eq!(summary.counts.found_only_by_poll, 1, "only SO-C: {summary:?}");
+    assert_eq!(
+        summary.counts.status_found_only_by_poll, 1,
+        "only SO-B: {summary:?}"
+    );
+    assert_eq!(
+        attr_s(&view(&table, "SO-B").await, "status"),
+        Some("1"),
+        "the newer listing wins"
+    );
+    assert_eq!(attr_s(&view(&table, "SO-B").await, "push_status"), Some("0"));
+
+    // A push arriving late (created before the listing) for the order the poll found first: a
+    // normal store that leaves the view on the newer listing.
+    assert_eq!(
+        push(&pb, 9_003, t - 50, "SO-C", "0").await,
+        "1",
+        "stored, not an error"
+    );
+    assert_eq!(attr_s(&view(&table, "SO-C").await, "status"), Some("1"));
+    // A push created after the listing wins.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let after = now().unix_timestamp();
+    assert_eq!(push(&pb, 9_004, after, "SO-C", "2").await, "1");
+    let v = view(&table, "SO-C").await;
+    assert_eq!(
+        (attr_s(&v, "status"), attr_s(&v, "last_push_id")),
+        (Some("2"), Some("9004"))
+    );
+    // Reading the list again changes nothing and counts nothing: the push is newer.
+    let again = scheduled(&sync, "run-2").await.unwrap();
+    assert_eq!(
+        (again.counts.items_written, again.counts.found_only_by_poll),
+        (0, 0)
+    );
+    assert_eq!(attr_s(&view(&table, "SO-C").await, "status"), Some("2"));
+
+    // The order changes again at Linkbest: the new listing (newer than every push) wins.
+    standin.add_orders(vec![order("SO-C", now().unix_timestamp() - LAG - 10, "-1", 100)]);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let later = sync
+        .run(
+            Mode::Scheduled,
+            "run-3",
+            now() + time::Duration::seconds(120),
+            far_deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(later.counts.items_written, 1, "{later:?}");
+    assert_eq!(attr_s(&view(&table, "SO-C").await, "status"), Some("-1"));
+    let rows = listed(&table).await;
+    assert_eq!(rows["SO-C"].len(), 2, "both listings kept as received");
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn re_reading_a_window_of_known_orders_costs_no_write() {
+    let Some(upstream) = Some(endpoint()).filter(|e| e.starts_with("http://")) else {
+        eprintln!("skipped: no proxy in front of an HTTPS endpoint");
+        return;
+    };
+    let proxy = FaultyProxy::start(&upstream).await;
+    let table = TestTable::create().await;
+    let orders = recent(500, 1, 3);
+    let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
+    standin.add_orders(orders.clone());
+    let config = config(&table, &standin, DAY);
+    let client = client_via(&proxy.endpoint(), &table.store_config()).await;
+    let sync = Sync::with_client(client, &config, APP, ORDERS.name);
+    scheduled(&sync, "first").await.unwrap();
+
+    let before = proxy.calls();
+    let (from, to) = (now().unix_timestamp() - 2 * DAY, now().unix_timestamp());
+    let summary = sync
+        .run(Mode::Backfill { from, to }, "again", now(), far_deadline())
+        .await
+        .unwrap();
+    let after = proxy.calls();
+    let spent: BTreeMap<&str, u64> = after
+        .iter()
+        .map(|(op, n)| (op.as_str(), n - before.get(op).copied().unwrap_or(0)))
+        .filter(|(_, n)| *n > 0)
+        .collect();
+    assert_eq!(summary.counts.rows_received, 500);
+    // Pages of 200 rows: one BatchGetItem per 100 rows of a page, and nothing else at all.
+    assert_eq!(
+        spent.keys().copied().collect::<Vec<_>>(),
+        ["BatchGetItem"],
+        "{spent:?}"
+    );
+    let reads = spent["BatchGetItem"];
+    assert!(
+        (5..=7).contains(&reads),
+        "{reads} reads for 500 rows in two windows"
+    );
+    assert_eq!(summary.counts.dynamodb_calls, reads);
+    assert_eq!(summary.counts.items_written, 0);
+}
+
+#[tokio::test]
+async fn a_persistent_failure_at_any_page_position_loses_and_doubles_nothing() {
+    let orders = recent(120, 2, 4);
+    let at = now();
+    let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
+    standin.add_orders(orders.clone());
+    let scratch = TestTable::create().await;
+    let mut config = config(&scratch, &standin, 2 * DAY);
+    config.orders.page_size = 25;
+    orders_sync(&scratch, &config)
+        .run(Mode::Scheduled, "scratch", at, far_deadline())
+        .await
+        .unwrap();
+    let positions: Vec<(i64, u32)> = standin
+        .log()
+        .iter()
+        .map(|l| (l.stime.unwrap(), l.page.unwrap()))
+        .collect();
+    assert!(positions.len() >= 6, "{positions:?}");
+
+    for (stime, page) in positions {
+        let table = TestTable::create().await;
+        let mut config = config.clone();
+        config.store = table.store_config();
+        let sync = orders_sync(&table, &config);
+        standin.fail(Trigger::WindowPage { stime, page }, Fault::ServerError, 1_000);
+        let failed = sync.run(Mode::Scheduled, "failing", at, far_deadline()).await;
+        assert!(failed.is_err(), "failure at {stime}/{page}: {failed:?}");
+        standin.heal();
+        let recovered = sync
+            .run(Mode::Scheduled, "recovery", at, far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(recovered.result, "completed");
+        assert_eq!(listed(&table).await, source(&orders), "failure at {stime}/{page}");
+        // Every order found only by poll was counted exactly once over both runs.
+        let counted = table
+            .scan()
+            .await
+            .iter()
+            .filter(|i| attr_s(i, "finding") == Some("order_found_only_by_poll"))
+            .count();
+        assert_eq!(counted, orders.len());
+    }
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn a_run_killed_mid_window_is_completed_by_the_next() {
+    let table = TestTable::create().await;
+    let orders = recent(300, 2, 5);
+    let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
+    standin.add_orders(orders.clone());
+    let mut config = config(&table, &standin, 2 * DAY);
+    config.orders.page_size = 50;
+    standin.fail(Trigger::Page(3), Fault::Delay(Duration::from_secs(5)), 1_000);
+    let sync = orders_sync(&table, &config);
+    let run = tokio::spawn(async move { scheduled(&sync, "killed").await });
+    while standin.log().len() < 3 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    run.abort();
+    let _ = run.await;
+    assert!(
+        !listed(&table).await.is_empty(),
+        "pages 1-2 were stored before the kill"
+    );
+    standin.heal();
+    let sync = orders_sync(&table, &config);
+    let later = now() + time::Duration::minutes(12);
+    let summary = sync
+        .run(Mode::Scheduled, "after-expiry", later, far_deadline())
+        .await
+        .unwrap();
+    assert_eq!(summary.result, "completed");
+    assert_eq!(listed(&table).await, source(&orders));
+}
+
+#[tokio::test]
+async fn one_failing_feed_does_not_stop_the_other() {
+    for failing in [SETTLEMENT_SERVICE, ORDERS_SERVICE] {
+        let table = TestTable::create().await;
+        let end = now().unix_timestamp() - LAG - 5;
+        let standin = StandIn::start(APP.0, APP.1, generate(150, end - DAY + 60, end, 6)).await;
+        standin.add_orders(recent(150, 1, 6));
+        standin.fail(Trigger::Service(failing), Fault::ServerError, 10_000);
+        let sync = Sync::new(&table, &config(&table, &standin, DAY), APP, ORDERS.name);
+
+        // What a schedule without a feed (and `make invoke` with `{}`) runs: every feed.
+        let result = sync.sync.invoke(&json!({}), "all", now(), far_deadline()).await;
+        let Err(InvocationError::FeedsFailed { failed, result }) = result else {
+            panic!("{failing}: the invocation must fail: {result:?}");
+        };
+        let (bad, good) = if failing == SETTLEMENT_SERVICE {
+            (SETTLEMENT, ORDERS)
+        } else {
+            (ORDERS, SETTLEMENT)
+        };
+        assert_eq!(failed, [bad.name]);
+        assert_eq!(result[bad.name]["result"], "failed");
+        assert_eq!(result[good.name]["result"], "completed", "{result}");
+        let checkpoint = |key: shared::feed::CheckpointKey| {
+            let table = &table;
+            async move {
+                table
+                    .get(key.pk, key.sk)
+                    .await
+                    .and_then(|i| attr_n(&i, "checkpoint").map(str::to_owned))
+            }
+        };
+        assert!(
+            checkpoint(good.checkpoint).await.is_some(),
+            "{} advanced",
+            good.name
+        );
+        assert!(checkpoint(bad.checkpoint).await.is_none(), "{} did not", bad.name);
+    }
+}
+
+#[tokio::test]
+async fn a_backfill_of_one_feed_leaves_every_checkpoint_alone() {
+    let table = TestTable::create().await;
+    let (from, to) = (1_762_000_000, 1_762_000_000 + DAY + 500);
+    let old = generate_orders(80, from, to - 1, 7, "SO-OLD-");
+    let outside = generate_orders(5, to + 10, to + 100, 8, "SO-OUT-");
+    let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
+    standin.add_orders(old.iter().chain(&outside).cloned().collect());
+    let sync = Sync::new(&table, &config(&table, &standin, DAY), APP, ORDERS.name);
+    let result = sync
+        .sync
+        .invoke(
+            &json!({"feed": "orders", "from": from, "to": to}),
+            "bf",
+            now(),
+            far_deadline(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(result["orders"]["mode"], "backfill");
+    assert_eq!(result["orders"]["windows_planned"], 2);
+    assert!(result.get("settlement").is_none(), "only the feed asked for");
+    assert_eq!(listed(&table).await, source(&old), "exactly the range");
+    for key in [ORDERS.checkpoint, SETTLEMENT.checkpoint] {
+        assert!(
+            table.get(key.pk, key.sk).await.is_none(),
+            "no checkpoint item touched"
+        );
+    }
+}
+
+#[tokio::test]
+async fn hostile_list_pages_are_refused_whole_and_fail_only_their_feed() {
+    for hostile in [
+        Hostile::TooManyRows,
+        Hostile::RowNotObject,
+        Hostile::BadOrderSn,
+        Hostile::DataWrongType,
+        Hostile::HugeBody,
+    ] {
+        let table = TestTable::create().await;
+        let end = now().unix_timestamp() - LAG - 5;
+        let standin = StandIn::start(APP.0, APP.1, generate(40, end - DAY + 60, end, 9)).await;
+        standin.add_orders(recent(40, 1, 9));
+        // Every orders page is hostile, on every attempt.
+        standin.fail(Trigger::Service(ORDERS_SERVICE), Fault::Hostile(hostile), 10_000);
+        let sync = Sync::new(&table, &config(&table, &standin, DAY), APP, ORDERS.name);
+        let result = sync.sync.invoke(&json!({}), "all", now(), far_deadline()).await;
+        let Err(InvocationError::FeedsFailed { failed, result }) = result else {
+            panic!("{hostile:?}: must fail: {result:?}");
+        };
+        assert_eq!(failed, ["orders"], "{hostile:?}");
+        assert!(
+            result["orders"]["error"]
+                .as_str()
+                .unwrap()
+                .contains("page refused"),
+            "{hostile:?}: {result}"
+        );
+        assert_eq!(result["settlement"]["result"], "completed", "{hostile:?}");
+        assert!(
+            listed(&table).await.is_empty(),
+            "{hostile:?}: nothing half-written"
+        );
+        assert!(
+            table
+                .get(ORDERS.checkpoint.pk, ORDERS.checkpoint.sk)
+                .await
+                .and_then(|i| attr_n(&i, "checkpoint").map(str::to_owned))
+                .is_none(),
+            "{hostile:?}: the orders checkpoint did not move"
+        );
+    }
+}
