@@ -252,9 +252,44 @@ async fn pushed_and_listed_orders_are_not_counted_missed_and_the_newest_informat
         .await
         .unwrap();
     assert_eq!(later.counts.items_written, 1, "{later:?}");
+    assert_eq!(
+        later.counts.status_found_only_by_poll, 1,
+        "no push ever told -1: {later:?}"
+    );
     assert_eq!(attr_s(&view(&table, "SO-C").await, "status"), Some("-1"));
     let rows = listed(&table).await;
     assert_eq!(rows["SO-C"].len(), 2, "both listings kept as received");
+
+    // The operator's views: the findings in a time range (one index query), and one order's
+    // channels side by side.
+    let ops = ops::Ops::new(table.client.clone(), &table.name);
+    let found = ops
+        .missed(now().unix_timestamp() - 3_600, now().unix_timestamp() + 3_600)
+        .await
+        .unwrap();
+    let found: Vec<(&str, &str)> = found
+        .iter()
+        .map(|i| (attr_s(i, "order_sn").unwrap(), attr_s(i, "finding").unwrap()))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            ("SO-B", "status_found_only_by_poll"),
+            ("SO-C", "order_found_only_by_poll"),
+            ("SO-C", "status_found_only_by_poll")
+        ],
+        "SO-C's -1 came only from the list, after its newest push (status 2)"
+    );
+    assert!(
+        ops.missed(0, 1_000).await.unwrap().is_empty(),
+        "nothing outside the range"
+    );
+    let report = ops.order("SO-C").await.unwrap();
+    assert_eq!(
+        (report.linkbest.len(), report.pushes.len(), report.listed.len()),
+        (1, 2, 2),
+        "view, pushes and list rows"
+    );
     assert_no_violations(&standin);
 }
 

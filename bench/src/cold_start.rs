@@ -36,7 +36,8 @@ fn logged_init(logs: &str) -> Option<(f64, f64)> {
 pub async fn measure(bench: &Bench, function: Function, runs: usize) -> Result<ColdStart, String> {
     let (mut first, mut init, mut duration, mut logged, mut sdk) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-    for _ in 0..runs {
+    // One run more than asked for; the first is dropped (it pays for cold page caches).
+    for run in 0..=runs {
         let emulator = Emulator::start(&bench.rie, &bench.program(function)?, &bench.env).await?;
         let event = bench.events.new_event(function);
         let started = std::time::Instant::now();
@@ -53,6 +54,9 @@ pub async fn measure(bench: &Bench, function: Function, runs: usize) -> Result<C
                 function.label(),
                 answer_body(&answer)
             ));
+        }
+        if run == 0 {
+            continue;
         }
         first.push(elapsed);
         init.push(init_report.ok_or("no INIT REPORT line")?);

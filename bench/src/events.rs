@@ -83,6 +83,15 @@ impl Events {
         )
     }
 
+    /// A push of an order's status, created at `create_time`.
+    pub fn order_push_body(&self, push_id: u64, create_time: i64, order_sn: &str, status: &str) -> String {
+        let (id, ct) = (push_id.to_string(), create_time.to_string());
+        let sign = sign_hex(&self.token, "order.status", &id, &ct);
+        format!(
+            r#"{{"PushId":{id},"EventType":"order.status","CreateTime":{ct},"Sign":"{sign}","Data":{{"OrderSn":"{order_sn}","Status":"{status}"}}}}"#
+        )
+    }
+
     /// An API Gateway event carrying `body` to the postback.
     pub fn push_event(&self, body: &str) -> Vec<u8> {
         let mut event = self.push_template.clone();

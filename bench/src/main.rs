@@ -56,9 +56,13 @@ pub struct Bench {
     /// The functions' environment (local.env, the table, the proxy, the stand-in).
     pub env: BTreeMap<String, String>,
     pub events: Events,
-    /// The stand-in's data: one full page in `one_page`, 10,000 changes in `ten_k`.
+    /// The stand-in's data: one full page in `one_page`, 10,000 changes in `ten_k`; the orders of
+    /// the re-read goal go in `orders_window`.
     pub one_page: (i64, i64),
     pub ten_k: (i64, i64),
+    pub orders_window: (i64, i64),
+    pub standin: StandIn,
+    pub table: String,
 }
 
 impl Bench {
@@ -200,6 +204,9 @@ async fn main() -> Result<(), String> {
         ),
         one_page,
         ten_k,
+        orders_window: (1_790_040_000, 1_790_061_599),
+        standin: standin.clone(),
+        table: table.name.clone(),
         root: root.clone(),
     });
     eprintln!(
