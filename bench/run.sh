@@ -35,7 +35,7 @@ want=$(sha256sum bench/baseline/requirements.txt | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bench: installing the Python baseline into $baseline" >&2
   [ -x "$baseline/bin/python" ] || "${PYTHON:-python3}" -m venv "$baseline"
-  "$baseline/bin/python" -m pip install --quiet --disable-pip-version-check -r bench/baseline/requirements.txt
+  scripts/pip-install.sh "$baseline" bench/baseline/requirements.txt
   echo "$want" > "$stamp"
 fi
 

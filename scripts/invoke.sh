@@ -35,11 +35,10 @@ read -r resource timeout memory < <(.venv/bin/python scripts/template_function.p
 rie=$(rie_binary)
 
 profile=${PROFILE:-debug}
-cargo_profile=()
-[ "$profile" = release ] && cargo_profile=(--release)
-# The function alone (its own feature set, as cargo lambda builds it), then the local tools.
-cargo build --quiet --locked "${cargo_profile[@]}" --bin "$fn"
-cargo build --quiet --locked "${cargo_profile[@]}" -p integration-tests --bin create-local-table --bin linkbest-standin
+# The local tools (and the debug functions) come from the one debug build; a release function is
+# built on its own.
+debug_build
+[ "$profile" = release ] && cargo build --quiet --locked --release --bin "$fn"
 
 set -a
 # shellcheck source=../local.env
@@ -66,12 +65,12 @@ else
   wait_for_port "$port" "invoke: DynamoDB Local" "$workdir/dynamodb.log"
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
 fi
-"target/$profile/create-local-table" >/dev/null
+"target/debug/create-local-table" >/dev/null
 if port_open "$LINKBEST_PORT"; then
   export LINKBEST_API_BASE_URL="http://127.0.0.1:$LINKBEST_PORT"
 else
   port=$(free_port)
-  "target/$profile/linkbest-standin" --port "$port" >"$workdir/linkbest.log" 2>&1 &
+  "target/debug/linkbest-standin" --port "$port" >"$workdir/linkbest.log" 2>&1 &
   pids+=($!)
   wait_for_port "$port" "invoke: the Linkbest stand-in" "$workdir/linkbest.log"
   export LINKBEST_API_BASE_URL="http://127.0.0.1:$port"

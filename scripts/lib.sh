@@ -20,6 +20,13 @@ wait_for_port() {
   exit 1
 }
 
+# The one debug build of the workspace: every binary and every test target, so `make test`,
+# `make run`, `make smoke` and `make invoke` share its artifacts (built separately, the functions'
+# dependencies get another feature set and are compiled again).
+debug_build() {
+  cargo build --quiet --locked --workspace --bins --tests
+}
+
 # AWS's Lambda Runtime Interface Emulator for this machine, from the aws-sam-cli wheel in .venv.
 rie_binary() {
   local arch

@@ -70,12 +70,8 @@ done
 functions=()
 for dir in functions/*/; do functions+=("$(basename "$dir")"); done
 
-# Each function on its own, as `cargo lambda watch` builds it (`cargo run --bin <function>`): built
-# together with the tools, its dependencies would get the workspace's unified features and be
-# rebuilt (and relinked back and forth) by every later build.
-step "building the functions and tools (debug)"
-for fn in "${functions[@]}"; do cargo build --quiet --locked --bin "$fn"; done
-cargo build --quiet --locked -p integration-tests -p ops --bins
+step "building the functions and tools (debug, the build make test makes)"
+debug_build
 
 step "DynamoDB Local (in memory) on 127.0.0.1:$DYNAMODB_PORT, log $rundir/dynamodb.log"
 setsid scripts/dynamodb-local.sh "$DYNAMODB_PORT" >"$rundir/dynamodb.log" 2>&1 &
@@ -89,14 +85,19 @@ setsid "$root/target/debug/linkbest-standin" --port "$LINKBEST_PORT" >"$rundir/l
 pids+=($!)
 wait_for_port "$LINKBEST_PORT" "run: the Linkbest stand-in" "$rundir/linkbest.log"
 
-step "functions (${functions[*]}) under cargo lambda watch on 127.0.0.1:$FUNCTIONS_PORT, log $rundir/functions.log"
-setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
-  --env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" \
-  --env-var "LINKBEST_API_BASE_URL=$LINKBEST_API_BASE_URL" \
-  >"$rundir/functions.log" 2>&1 &
-pids+=($!)
-watch_pid=$!
-wait_for_port "$FUNCTIONS_PORT" "run: cargo lambda watch" "$rundir/functions.log"
+# The HTTP endpoints with hot reload, for people (`make smoke` has no use for them: it drives the
+# functions through the emulator, and `cargo lambda watch` would build them once more with its own
+# feature set).
+if ! $once; then
+  step "functions (${functions[*]}) under cargo lambda watch on 127.0.0.1:$FUNCTIONS_PORT, log $rundir/functions.log"
+  setsid cargo lambda watch --invoke-address 127.0.0.1 --invoke-port "$FUNCTIONS_PORT" \
+    --env-file local.env --env-var "AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB" \
+    --env-var "LINKBEST_API_BASE_URL=$LINKBEST_API_BASE_URL" \
+    >"$rundir/functions.log" 2>&1 &
+  pids+=($!)
+  watch_pid=$!
+  wait_for_port "$FUNCTIONS_PORT" "run: cargo lambda watch" "$rundir/functions.log"
+fi
 
 # The function an event belongs to: the longest function name its file name starts with.
 function_of() {
@@ -150,19 +151,30 @@ print(f"pushes {len(report['pushes'])}, listed rows {len(report['listed'])}, set
 PY
 
 if $once; then
-  # cargo lambda watch starts a function at its first request: wait for that before timing anything.
-  step "warming cargo lambda watch (one request per HTTP function)"
+  # Four execution environments of each HTTP function, as Lambda would run them under load.
+  step "load test (bounded, loopback) through 4 + 4 emulator instances of postback and callback"
+  rie=$(rie_binary)
+  declare -A urls=()
+  : >"$rundir/load.log"
   for fn in postback callback; do
-    .venv/bin/python -c 'import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=600).read()' \
-      "http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/$fn/" >/dev/null 2>&1 || true
+    read -r _ timeout memory < <(.venv/bin/python scripts/template_function.py "$fn")
+    for _ in 1 2 3 4; do
+      port=$(free_port)
+      AWS_LAMBDA_FUNCTION_NAME=$fn AWS_LAMBDA_FUNCTION_TIMEOUT=$timeout AWS_LAMBDA_FUNCTION_MEMORY_SIZE=$memory \
+        setsid "$rie" --runtime-interface-emulator-address "127.0.0.1:$port" \
+        --runtime-api-address "127.0.0.1:$(free_port)" "$root/target/debug/$fn" >>"$rundir/load.log" 2>&1 &
+      pids+=($!)
+      wait_for_port "$port" "run: aws-lambda-rie" "$rundir/load.log"
+      urls[$fn]+="http://127.0.0.1:$port/2015-03-31/functions/function/invocations,"
+    done
   done
-  step "load test (bounded, loopback) against the functions served by cargo lambda watch"
-  FUNCTIONS_URL="http://127.0.0.1:$FUNCTIONS_PORT" "$root/target/debug/load-test" | sed 's/^/  /' || failed=1
+  POSTBACK_INVOKE_URLS=${urls[postback]} CALLBACK_INVOKE_URLS=${urls[callback]} \
+    "$root/target/debug/load-test" | sed 's/^/  /' || failed=1
   # No secret, token or signature may ever reach a log line.
-  leaks=$(.venv/bin/python scripts/find_secrets_in_logs.py "$rundir/functions.log" local.env events) || failed=1
-  echo "  $leaks"
-  leaks=$(.venv/bin/python scripts/find_secrets_in_logs.py "$rundir/invoke.log" local.env events) || failed=1
-  echo "  $leaks"
+  for log in invoke.log load.log; do
+    leaks=$(.venv/bin/python scripts/find_secrets_in_logs.py "$rundir/$log" local.env events) || failed=1
+    echo "  $log: $leaks"
+  done
   step "done"
   exit "$failed"
 fi

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # `make test`: every quality gate, in the order that fails fastest, each step with its duration.
-#   formatting, clippy (warnings are errors), unit + integration tests (each integration test
-#   binary starts its own DynamoDB Local on a free port, or uses AWS_ENDPOINT_URL_DYNAMODB when it
-#   is set), and `sam validate --lint` (cfn-lint) on template.yaml.
+#   formatting, clippy (warnings are errors), the debug build, unit + integration tests (the
+#   integration test binary starts its own DynamoDB Local on a free port, or uses
+#   AWS_ENDPOINT_URL_DYNAMODB when it is set), the supply-chain audit (cargo deny, offline), and
+#   `sam validate --lint` (cfn-lint) on template.yaml.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
@@ -18,8 +19,14 @@ cargo fmt --all --check
 step "cargo clippy --all-targets -- -D warnings"
 cargo clippy --workspace --all-targets --locked --quiet -- -D warnings
 
-step "cargo test (unit and integration, debug build)"
+step "cargo build (debug: every binary and test target, shared with make run / smoke / invoke)"
+debug_build
+
+step "cargo test (unit and integration)"
 cargo test --workspace --locked --quiet
+
+step "cargo deny check (advisories from the RustSec snapshot, licenses, bans, sources; offline)"
+scripts/audit.sh
 
 step "sam validate --lint (cfn-lint)"
 SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1 --template-file template.yaml

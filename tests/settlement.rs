@@ -509,14 +509,14 @@ async fn of_many_runs_starting_at_once_exactly_one_takes_the_lease() {
 
 #[tokio::test]
 async fn a_persistent_failure_at_any_page_position_loses_and_doubles_nothing() {
-    let data = recent(150, 2, 11);
+    let data = recent(80, 2, 11);
     // One clock for every run, so every run plans the very same windows.
     let at = now();
     let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
     // A clean run on a scratch table lists every page position a run asks for.
     let scratch = TestTable::create().await;
     let mut config = config(&scratch, &standin.base_url(), 2 * DAY);
-    config.settlement.page_size = 25;
+    config.settlement.page_size = 15;
     sync_with(&scratch, &config)
         .run(Mode::Scheduled, "scratch", at, far_deadline())
         .await

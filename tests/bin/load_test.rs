@@ -1,20 +1,28 @@
-//! A bounded load test on loopback against the functions served by `cargo lambda watch`
-//! (`make smoke` runs it): a concurrent mix of new and duplicate Linkbest pushes and iGV
-//! callbacks, then a look at the table. It prints requests, duplicates and items stored, and
-//! fails unless every distinct push and callback is stored exactly once and every answer is the
-//! protocol's success.
+//! A bounded load test on loopback against the running functions (`make smoke` runs it): a
+//! concurrent mix of new and duplicate Linkbest pushes and iGV callbacks, then a look at the
+//! table. It prints requests, duplicates and items stored, and fails unless every distinct push and
+//! callback is stored exactly once and every answer is the protocol's success.
 //!
-//! Settings (environment, `make run` sets them from `local.env`): `FUNCTIONS_URL`
-//! (default `http://127.0.0.1:9000`), `TABLE_NAME`, `AWS_ENDPOINT_URL_DYNAMODB`,
+//! Two ways to reach the functions:
+//! - `POSTBACK_INVOKE_URLS` / `CALLBACK_INVOKE_URLS` (comma-separated): instances of AWS's Lambda
+//!   Runtime Interface Emulator (`…/2015-03-31/functions/function/invocations`), each serving one
+//!   invocation at a time as one execution environment does; each delivery is an API Gateway
+//!   (HTTP API v2) event built from the samples in `events/`. One worker per instance.
+//! - otherwise `FUNCTIONS_URL` (default `http://127.0.0.1:9000`): plain HTTP to the function URLs
+//!   `cargo lambda watch` serves (`make run`), `LOAD_CONCURRENCY` at a time.
+//!
+//! Settings (environment, `make run` sets them from `local.env`): `TABLE_NAME`,
+//! `AWS_ENDPOINT_URL_DYNAMODB`,
 //! `LINKBEST_POSTBACK_TOKENS`, `CALLBACK_HMAC_SECRETS`, `LOAD_EVENTS` (distinct events of each
 //! kind, default 60), `LOAD_DUPLICATES` (deliveries of each, default 3), `LOAD_CONCURRENCY`
 //! (default 16).
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashSet, VecDeque};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use futures_util::{StreamExt, stream};
+use serde_json::{Value, json};
 use shared::igv::protocol::signature_hex;
 use shared::keys::{igv_callback_pk, linkbest_push_pk};
 use shared::linkbest::push::sign_hex;
@@ -100,46 +108,32 @@ async fn main() -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     let http = Arc::new(http);
     let started = Instant::now();
-    let results: Vec<Result<(bool, String), String>> = stream::iter(deliveries)
-        .map(|delivery| {
-            let (http, base) = (Arc::clone(&http), base.clone());
-            async move {
-                if started.elapsed() > TIME_LIMIT {
-                    return Err("time limit reached".to_owned());
-                }
-                match delivery {
-                    Delivery::Push { body } => {
-                        let r = http
-                            .post(format!("{base}/lambda-url/postback/"))
-                            .body(body)
-                            .send()
-                            .await;
-                        let text = r
-                            .map_err(|e| e.to_string())?
-                            .text()
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        Ok((true, text))
+    let urls = |name: &str| -> Vec<String> {
+        setting(name, "")
+            .split(',')
+            .map(str::trim)
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .collect()
+    };
+    let (postback_urls, callback_urls) = (urls("POSTBACK_INVOKE_URLS"), urls("CALLBACK_INVOKE_URLS"));
+    let results: Vec<Result<(bool, String), String>> = if postback_urls.is_empty() {
+        stream::iter(deliveries)
+            .map(|delivery| {
+                let (http, base) = (Arc::clone(&http), base.clone());
+                async move {
+                    if started.elapsed() > TIME_LIMIT {
+                        return Err("time limit reached".to_owned());
                     }
-                    Delivery::Callback { rid, ts, sig, body } => {
-                        let r = http
-                            .post(format!("{base}/lambda-url/callback/"))
-                            .header("x-request-id", rid)
-                            .header("x-timestamp", ts)
-                            .header("x-signature", sig)
-                            .header("content-type", "application/json")
-                            .body(body)
-                            .send()
-                            .await
-                            .map_err(|e| e.to_string())?;
-                        Ok((false, r.status().as_u16().to_string()))
-                    }
+                    over_http(&http, &base, delivery).await
                 }
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await
+    } else {
+        through_emulators(&http, deliveries, &postback_urls, &callback_urls, started).await?
+    };
     let elapsed = started.elapsed();
 
     let mut failures = Vec::new();
@@ -180,8 +174,17 @@ async fn main() -> Result<(), String> {
         }
     }
 
+    let how = if postback_urls.is_empty() {
+        format!("concurrency {concurrency} over HTTP")
+    } else {
+        format!(
+            "{} + {} emulator instances",
+            postback_urls.len(),
+            callback_urls.len()
+        )
+    };
     println!(
-        "load: {total} requests ({} distinct pushes, {} distinct callbacks, each delivered {copies}x, concurrency {concurrency}) in {:.1} s = {:.0} req/s",
+        "load: {total} requests ({} distinct pushes, {} distinct callbacks, each delivered {copies}x, {how}) in {:.1} s = {:.0} req/s",
         push_keys.len(),
         callback_keys.len(),
         elapsed.as_secs_f64(),
@@ -207,5 +210,131 @@ async fn main() -> Result<(), String> {
         Ok(())
     } else {
         Err(problems.join("; "))
+    }
+}
+
+/// One delivery to a function URL of `cargo lambda watch`: (is a push, the answer).
+async fn over_http(http: &reqwest::Client, base: &str, delivery: Delivery) -> Result<(bool, String), String> {
+    match delivery {
+        Delivery::Push { body } => {
+            let r = http
+                .post(format!("{base}/lambda-url/postback/"))
+                .body(body)
+                .send()
+                .await;
+            let text = r
+                .map_err(|e| e.to_string())?
+                .text()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((true, text))
+        }
+        Delivery::Callback { rid, ts, sig, body } => {
+            let r = http
+                .post(format!("{base}/lambda-url/callback/"))
+                .header("x-request-id", rid)
+                .header("x-timestamp", ts)
+                .header("x-signature", sig)
+                .header("content-type", "application/json")
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok((false, r.status().as_u16().to_string()))
+        }
+    }
+}
+
+/// A sample event of `events/`.
+fn sample(name: &str) -> Result<Value, String> {
+    let path = testkit::workspace_root().join("events").join(name);
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    serde_json::from_str(&text).map_err(|e| e.to_string())
+}
+
+/// Every delivery through the emulator instances, one worker per instance, each kind to its own
+/// function's instances.
+async fn through_emulators(
+    http: &reqwest::Client,
+    deliveries: Vec<Delivery>,
+    postback_urls: &[String],
+    callback_urls: &[String],
+    started: Instant,
+) -> Result<Vec<Result<(bool, String), String>>, String> {
+    let (push_template, callback_template) = (
+        sample("postback-1-new-push.json")?,
+        sample("callback-1-order-paid.json")?,
+    );
+    let (mut pushes, mut callbacks) = (VecDeque::new(), VecDeque::new());
+    for delivery in deliveries {
+        match delivery {
+            Delivery::Push { body } => {
+                let mut event = push_template.clone();
+                event["headers"]["content-length"] = json!(body.len().to_string());
+                event["body"] = json!(body);
+                pushes.push_back(event);
+            }
+            Delivery::Callback { rid, ts, sig, body } => {
+                let mut event = callback_template.clone();
+                let headers = &mut event["headers"];
+                headers["content-length"] = json!(body.len().to_string());
+                headers["X-Request-Id"] = json!(rid);
+                headers["X-Timestamp"] = json!(ts);
+                headers["X-Signature"] = json!(sig);
+                event["body"] = json!(body);
+                callbacks.push_back(event);
+            }
+        }
+    }
+    let queues = [
+        (true, Arc::new(Mutex::new(pushes)), postback_urls),
+        (false, Arc::new(Mutex::new(callbacks)), callback_urls),
+    ];
+    let workers = queues.iter().flat_map(|(is_push, queue, urls)| {
+        urls.iter().map(move |url| {
+            let queue = Arc::clone(queue);
+            async move {
+                let mut out = Vec::new();
+                loop {
+                    let next = queue.lock().expect("not poisoned").pop_front();
+                    let Some(event) = next else { break };
+                    if started.elapsed() > TIME_LIMIT {
+                        out.push(Err("time limit reached".to_owned()));
+                        continue;
+                    }
+                    out.push(invoke(http, url, &event, *is_push).await);
+                }
+                out
+            }
+        })
+    });
+    Ok(futures_util::future::join_all(workers)
+        .await
+        .into_iter()
+        .flatten()
+        .collect())
+}
+
+/// One invocation through an emulator: (is a push, the answer body or the HTTP status).
+async fn invoke(
+    http: &reqwest::Client,
+    url: &str,
+    event: &Value,
+    is_push: bool,
+) -> Result<(bool, String), String> {
+    let text = http
+        .post(url)
+        .body(event.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?
+        .text()
+        .await
+        .map_err(|e| e.to_string())?;
+    let answer: Value = serde_json::from_str(&text).map_err(|e| format!("{e}: {text}"))?;
+    if is_push {
+        Ok((true, answer["body"].as_str().unwrap_or_default().to_owned()))
+    } else {
+        Ok((false, answer["statusCode"].to_string()))
     }
 }

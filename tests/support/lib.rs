@@ -71,12 +71,27 @@ pub enum Backend {
 /// The backend of this test run (starting DynamoDB Local the first time it is asked for).
 pub fn backend() -> &'static Backend {
     static BACKEND: OnceLock<Backend> = OnceLock::new();
-    BACKEND.get_or_init(|| match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
+    BACKEND.get_or_init(|| {
+        interested_global_subscriber();
+        choose_backend()
+    })
+}
+
+/// A global subscriber that is interested in every event and does nothing with it. Tests that
+/// capture logs install their own subscriber for their thread (`set_default`); without a global
+/// one, `tracing` caches "nobody is interested" for a call site first hit on another thread of the
+/// same test binary, and a capturing test then misses lines.
+fn interested_global_subscriber() {
+    let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+}
+
+fn choose_backend() -> Backend {
+    match std::env::var("AWS_ENDPOINT_URL_DYNAMODB") {
         Ok(endpoint) if !endpoint.trim().is_empty() => Backend::External,
         _ => Backend::Local {
             endpoint: dynamodb_local::start(),
         },
-    })
+    }
 }
 
 /// The store settings the tests use: the table, and timeouts short enough to keep failing tests fast.

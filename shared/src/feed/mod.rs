@@ -22,6 +22,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 pub use invocation::{BadEvent, Invocation, Mode, Selection};
+
 pub use runner::{FeedRunner, RunSummary, SyncError};
 use windows::WindowSettings;
 
@@ -48,6 +49,28 @@ pub struct FeedSettings {
     pub max_pages_per_window: u32,
 }
 
+/// How a feed's windows are paged (a property of the feed's data).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Paging {
+    /// Page 1, 2, … of the window until a short page. Safe for append-only rows (rows that appear
+    /// in a window while it is read only make a later page repeat a row).
+    Offset,
+    /// Cut a window whose first page is full in halves until each fits one page. For rows that can
+    /// leave a window while it is read (an order updated moves to a later window): with offset
+    /// pages, every row behind it would shift forward and one would be skipped.
+    SplitWhenFull,
+}
+
+/// What to do with a page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageUse {
+    /// Store its rows.
+    Store,
+    /// Store its rows unless the page is full (the window will be read again in halves); a full
+    /// page reports its rows received and writes nothing.
+    ProbeIfFull,
+}
+
 /// One page asked of a feed's source: the window `[stime, etime]` (unix seconds) and the page.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PageRequest {
@@ -61,8 +84,11 @@ pub struct PageRequest {
 /// What storing one page did; summed into the run's summary.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct PageCounts {
-    /// Rows the page held.
+    /// Rows of the pages stored.
     pub rows_received: u64,
+    /// Rows of full pages read only to learn that their window must be cut in halves
+    /// ([`Paging::SplitWhenFull`]); they are read again, and stored, in the halves.
+    pub rows_probed: u64,
     /// Items written (a row read again that is already stored is not written again).
     pub items_written: u64,
     /// Order views moved forward.
@@ -78,6 +104,7 @@ pub struct PageCounts {
 impl std::ops::AddAssign for PageCounts {
     fn add_assign(&mut self, other: Self) {
         self.rows_received += other.rows_received;
+        self.rows_probed += other.rows_probed;
         self.items_written += other.items_written;
         self.views_updated += other.views_updated;
         self.dynamodb_calls += other.dynamodb_calls;
@@ -134,12 +161,15 @@ pub trait Feed: Send + Sync {
     fn name(&self) -> &'static str;
     fn checkpoint(&self) -> CheckpointKey;
     fn settings(&self) -> &FeedSettings;
+    fn paging(&self) -> Paging;
     /// Fetches one page (retrying transient failures, giving up at `stop_at` with
-    /// [`FetchError::Deadline`]) and stores it. A page is stored whole or not at all: every row is
-    /// checked before anything is written, and every write is confirmed before this returns.
+    /// [`FetchError::Deadline`]) and stores it as `page_use` says. A page is stored whole or not at
+    /// all: every row is checked before anything is written, and every write is confirmed before
+    /// this returns.
     fn sync_page<'a>(
         &'a self,
         request: PageRequest,
+        page_use: PageUse,
         fetched_at: OffsetDateTime,
         stop_at: Instant,
     ) -> BoxFuture<'a, Result<PageCounts, PageError>>;

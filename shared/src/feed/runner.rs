@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::windows::{Window, scheduled_windows, split};
-use super::{Feed, FetchError, Mode, PageCounts, PageError, PageRequest};
+use super::{Feed, FetchError, Mode, PageCounts, PageError, PageRequest, PageUse, Paging};
 use crate::store::checkpoint::Lease;
 use crate::store::{Store, StoreError};
 
@@ -212,7 +212,13 @@ impl FeedRunner {
         Ok(())
     }
 
-    /// Every page of one window, each stored before the next is asked for.
+    /// One window, every row of it stored before this returns `Done`.
+    ///
+    /// [`Paging::Offset`]: page 1, 2, … until a short page, each stored before the next is asked
+    /// for. [`Paging::SplitWhenFull`]: every read is one page of a (sub-)window; a full page is not
+    /// stored but its window cut in two halves, read left to right, so each stored page is the
+    /// whole of its sub-window at one moment and rows leaving a window while it is read cannot make
+    /// offset pages skip any. A one-second window that still fills a page is paged by offset.
     async fn sync_window(
         &self,
         feed: &dyn Feed,
@@ -220,43 +226,58 @@ impl FeedRunner {
         deadline: Instant,
         summary: &mut RunSummary,
     ) -> Result<WindowEnd, SyncError> {
-        let settings = *feed.settings();
         let stop_at = deadline
             .checked_sub(self.deadline_margin)
             .unwrap_or_else(Instant::now);
-        for page in 1..=settings.max_pages_per_window {
-            if Instant::now() >= stop_at {
-                return Ok(WindowEnd::OutOfTime);
-            }
-            let request = PageRequest {
-                stime: window.start,
-                etime: window.end,
-                page,
-                page_size: settings.page_size,
-            };
-            let counts = match feed.sync_page(request, OffsetDateTime::now_utc(), stop_at).await {
-                Ok(counts) => counts,
-                // Out of time mid-page: a clean stop, the window stays unfinished.
-                Err(PageError::Fetch(FetchError::Deadline { last_error })) => {
-                    if let Some(error) = last_error {
-                        tracing::warn!(target: "sync", feed = feed.name(), error, stime = window.start, page,
-                            "stopped for the deadline while retrying a page");
-                    }
+        if feed.paging() == Paging::Offset {
+            return self.page_by_offset(feed, window, stop_at, summary).await;
+        }
+        // Sub-windows still to read, the leftmost last (read first).
+        let mut pending = vec![window];
+        while let Some(w) = pending.pop() {
+            if w.end - w.start <= 1 {
+                if let WindowEnd::OutOfTime = self.page_by_offset(feed, w, stop_at, summary).await? {
                     return Ok(WindowEnd::OutOfTime);
                 }
-                Err(PageError::Fetch(source)) => {
-                    return Err(SyncError::Fetch {
-                        feed: feed.name(),
-                        stime: window.start,
-                        etime: window.end,
-                        page,
-                        source,
-                    });
-                }
-                Err(PageError::Store(e)) => return Err(e.into()),
+                continue;
+            }
+            let Some(counts) = self
+                .page(feed, w, 1, PageUse::ProbeIfFull, stop_at, summary)
+                .await?
+            else {
+                return Ok(WindowEnd::OutOfTime);
             };
-            summary.pages += 1;
-            summary.counts += counts;
+            if counts.rows_probed >= u64::from(feed.settings().page_size) {
+                let mid = w.start + (w.end - w.start) / 2;
+                pending.push(Window {
+                    start: mid,
+                    end: w.end,
+                });
+                pending.push(Window {
+                    start: w.start,
+                    end: mid,
+                });
+            }
+        }
+        Ok(WindowEnd::Done)
+    }
+
+    /// Pages 1, 2, … of `window` until a short page.
+    async fn page_by_offset(
+        &self,
+        feed: &dyn Feed,
+        window: Window,
+        stop_at: Instant,
+        summary: &mut RunSummary,
+    ) -> Result<WindowEnd, SyncError> {
+        let settings = *feed.settings();
+        for page in 1..=settings.max_pages_per_window {
+            let Some(counts) = self
+                .page(feed, window, page, PageUse::Store, stop_at, summary)
+                .await?
+            else {
+                return Ok(WindowEnd::OutOfTime);
+            };
             if counts.rows_received < u64::from(settings.page_size) {
                 return Ok(WindowEnd::Done);
             }
@@ -267,5 +288,53 @@ impl FeedRunner {
             etime: window.end,
             pages: settings.max_pages_per_window,
         })
+    }
+
+    /// One page, counted into `summary`; `None` when the deadline came first (a clean stop: the
+    /// window stays unfinished).
+    async fn page(
+        &self,
+        feed: &dyn Feed,
+        window: Window,
+        page: u32,
+        page_use: PageUse,
+        stop_at: Instant,
+        summary: &mut RunSummary,
+    ) -> Result<Option<PageCounts>, SyncError> {
+        if Instant::now() >= stop_at {
+            return Ok(None);
+        }
+        let request = PageRequest {
+            stime: window.start,
+            etime: window.end,
+            page,
+            page_size: feed.settings().page_size,
+        };
+        let counts = match feed
+            .sync_page(request, page_use, OffsetDateTime::now_utc(), stop_at)
+            .await
+        {
+            Ok(counts) => counts,
+            Err(PageError::Fetch(FetchError::Deadline { last_error })) => {
+                if let Some(error) = last_error {
+                    tracing::warn!(target: "sync", feed = feed.name(), error, stime = window.start, page,
+                        "stopped for the deadline while retrying a page");
+                }
+                return Ok(None);
+            }
+            Err(PageError::Fetch(source)) => {
+                return Err(SyncError::Fetch {
+                    feed: feed.name(),
+                    stime: window.start,
+                    etime: window.end,
+                    page,
+                    source,
+                });
+            }
+            Err(PageError::Store(e)) => return Err(e.into()),
+        };
+        summary.pages += 1;
+        summary.counts += counts;
+        Ok(Some(counts))
     }
 }

@@ -11,7 +11,9 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use super::client::{LinkbestClient, Service};
-use crate::feed::{BoxFuture, CheckpointKey, Feed, FeedSettings, PageCounts, PageError, PageRequest};
+use crate::feed::{
+    BoxFuture, CheckpointKey, Feed, FeedSettings, PageCounts, PageError, PageRequest, PageUse, Paging,
+};
 use crate::store::{Store, StoreError};
 
 /// What names a Linkbest feed.
@@ -21,6 +23,7 @@ pub struct FeedDecl {
     pub name: &'static str,
     pub service: Service,
     pub checkpoint: CheckpointKey,
+    pub paging: Paging,
 }
 
 /// How the rows of a feed's pages become items.
@@ -73,9 +76,14 @@ impl<R: Rows> Feed for LinkbestFeed<R> {
         &self.settings
     }
 
+    fn paging(&self) -> Paging {
+        self.decl.paging
+    }
+
     fn sync_page<'a>(
         &'a self,
         request: PageRequest,
+        page_use: PageUse,
         fetched_at: OffsetDateTime,
         stop_at: Instant,
     ) -> BoxFuture<'a, Result<PageCounts, PageError>> {
@@ -85,6 +93,12 @@ impl<R: Rows> Feed for LinkbestFeed<R> {
                 .page(self.decl.service, &request, stop_at, R::parse)
                 .await?;
             let received = rows.len() as u64;
+            if page_use == PageUse::ProbeIfFull && received >= u64::from(request.page_size) {
+                return Ok(PageCounts {
+                    rows_probed: received,
+                    ..PageCounts::default()
+                });
+            }
             let mut counts = R::store(&self.store, rows, fetched_at).await?;
             counts.rows_received = received;
             Ok(counts)

@@ -31,7 +31,7 @@ use super::view::{
     LIST_DIGEST, LIST_STATUS, ListedState, PUSH_STATUS, PUSH_VERSION, STATE_VERSION, list_update,
     list_version,
 };
-use crate::feed::{BoxFuture, CheckpointKey, PageCounts};
+use crate::feed::{BoxFuture, CheckpointKey, PageCounts, Paging};
 use crate::json::RawObject;
 use crate::keys::{
     LINKBEST_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_SYNC_PK,
@@ -50,6 +50,8 @@ pub const ORDERS: FeedDecl = FeedDecl {
         name: ORDERS_SERVICE,
         params: &[("OrderField", "UpdateTime")],
     },
+    // An order updated moves to a later window: offset pages could skip a row.
+    paging: Paging::SplitWhenFull,
     checkpoint: CheckpointKey {
         pk: LINKBEST_SYNC_PK,
         sk: ORDERS_CHECKPOINT_SK,

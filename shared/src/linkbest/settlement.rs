@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::api::{MAX_ROW_BYTES, SETTLEMENT_SERVICE, text};
 use super::client::Service;
 use super::feed::{FeedDecl, Rows};
-use crate::feed::{BoxFuture, CheckpointKey, PageCounts};
+use crate::feed::{BoxFuture, CheckpointKey, PageCounts, Paging};
 use crate::json::RawObject;
 use crate::keys::{
     LINKBEST_SYNC_PK, LINKBEST_UNLINKED_PK, SETTLEMENT_CHECKPOINT_SK, SETTLEMENT_SK_PREFIX,
@@ -35,6 +35,8 @@ pub const SETTLEMENT: FeedDecl = FeedDecl {
         name: SETTLEMENT_SERVICE,
         params: &[],
     },
+    // Changes are events: they only ever appear, at their ModifyAt.
+    paging: Paging::Offset,
     checkpoint: CheckpointKey {
         pk: LINKBEST_SYNC_PK,
         sk: SETTLEMENT_CHECKPOINT_SK,
