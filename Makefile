@@ -2,7 +2,7 @@
 # Both install what they need (scripts/bootstrap.sh) into project-local, git-ignored folders from
 # pinned lock files: .venv/ (requirements.txt) and tools/dynamodb-local/node_modules/.
 
-.PHONY: run test smoke build invoke venv fmt
+.PHONY: run test smoke soak build invoke venv fmt
 
 run:
 	bash scripts/run.sh
@@ -14,6 +14,11 @@ test:
 # invocation fails. CI runs it after `make test`.
 smoke:
 	bash scripts/run.sh --once
+
+# The history checker for a long time (not in CI): default 100,000 deliveries; prints histories,
+# deliveries, faults by kind, retries, invariant violations and items lost (both must be 0).
+soak:
+	bash scripts/soak.sh
 
 # The deployable arm64 build (cargo lambda, then sam build), checked. CI runs it after smoke.
 build:

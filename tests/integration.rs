@@ -7,6 +7,7 @@
 mod callback;
 mod events;
 mod faults;
+mod histories;
 mod hostile;
 mod operator;
 mod orders;

@@ -10,6 +10,7 @@
 pub mod dynamodb_local;
 pub mod faults;
 pub mod feeds;
+pub mod history;
 pub mod linkbest_standin;
 pub mod proxy;
 pub mod table_def;
@@ -82,6 +83,13 @@ pub fn backend() -> &'static Backend {
 /// one, `tracing` caches "nobody is interested" for a call site first hit on another thread of the
 /// same test binary, and a capturing test then misses lines.
 fn interested_global_subscriber() {
+    if std::env::var_os("TEST_LOG").is_some() {
+        // TEST_LOG=1: every log line of the handlers on stderr, for debugging a test.
+        let _ = tracing::subscriber::set_global_default(
+            tracing_subscriber::fmt().with_writer(std::io::stderr).finish(),
+        );
+        return;
+    }
     let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
 }
 

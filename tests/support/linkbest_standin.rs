@@ -243,6 +243,8 @@ struct Inner {
     log: Vec<Logged>,
     /// Answer a page holding exactly one row with `Data` as an object instead of a list.
     single_object_pages: bool,
+    /// How long every answer takes (besides injected delays).
+    latency: Duration,
 }
 
 /// A running stand-in.
@@ -268,6 +270,7 @@ impl StandIn {
             faults: Vec::new(),
             log: Vec::new(),
             single_object_pages: false,
+            latency: Duration::ZERO,
         }));
         let app = Router::new()
             .route("/{app_key}/{service}", post(handle))
@@ -306,6 +309,16 @@ impl StandIn {
         inner
             .orders
             .sort_by(|a, b| (a.update_ts, &a.order_sn).cmp(&(b.update_ts, &b.order_sn)));
+    }
+
+    /// The settlement changes served now.
+    pub fn changes(&self) -> Vec<Change> {
+        self.lock().changes.clone()
+    }
+
+    /// Makes every answer take `latency`.
+    pub fn set_latency(&self, latency: Duration) {
+        self.lock().latency = latency;
     }
 
     /// The orders served now.
@@ -356,12 +369,13 @@ async fn handle(
     Path((app_key, service)): Path<(String, String)>,
     body: String,
 ) -> Response {
-    let decision = decide(
-        &mut inner.lock().expect("not poisoned"),
-        &app_key,
-        &service,
-        &body,
-    );
+    let (decision, latency) = {
+        let mut state = inner.lock().expect("not poisoned");
+        (decide(&mut state, &app_key, &service, &body), state.latency)
+    };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
     let json = |body: String| ([("content-type", "application/json")], body).into_response();
     match decision {
         Decision::Refuse(code, message) => status(code, &message),

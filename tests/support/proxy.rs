@@ -63,6 +63,8 @@ struct Counts {
     faults: BTreeMap<&'static str, u64>,
     /// Time between sending a request on and reading the server's answer, summed.
     upstream_time: Duration,
+    /// Requests passed on to the server whose answer has not been read yet.
+    in_flight: u64,
 }
 
 /// A running proxy.
@@ -135,6 +137,25 @@ impl FaultyProxy {
     /// Faults injected so far, by kind ([`Mode::kind`]).
     pub fn faults(&self) -> BTreeMap<&'static str, u64> {
         self.lock().faults.clone()
+    }
+
+    /// Requests passed on to the server and not answered yet (a client that gave up does not
+    /// stop the server from applying them).
+    pub fn in_flight(&self) -> u64 {
+        self.lock().in_flight
+    }
+
+    /// Waits (up to `limit`) until every request passed on has been answered by the server, so a
+    /// check that reads the table afterwards sees every write that will ever land.
+    pub async fn settle(&self, limit: Duration) -> bool {
+        let until = std::time::Instant::now() + limit;
+        while self.in_flight() > 0 {
+            if std::time::Instant::now() > until {
+                return false;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        true
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Counts> {
@@ -267,8 +288,14 @@ async fn serve(
                 }
                 let upstream_conn = server.as_mut().expect("connected above");
                 let sent = std::time::Instant::now();
-                upstream_conn.stream.write_all(&request).await?;
-                let answer = upstream_conn.read_message().await?;
+                counts.lock().expect("not poisoned").in_flight += 1;
+                let answer = async {
+                    upstream_conn.stream.write_all(&request).await?;
+                    upstream_conn.read_message().await
+                }
+                .await;
+                counts.lock().expect("not poisoned").in_flight -= 1;
+                let answer = answer?;
                 if answer.is_empty() {
                     // The server closed its side: close the client's too (it retries).
                     return client.stream.shutdown().await;
