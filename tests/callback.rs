@@ -35,7 +35,7 @@ fn secret() -> String {
 fn config(table: &TestTable) -> CallbackConfig {
     CallbackConfig {
         store: table.store_config(),
-        secrets: secrets(),
+        secrets: secrets().into(),
         max_age: Some(Duration::from_secs(300)),
         max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
     }

@@ -55,7 +55,7 @@ async fn postback_sample_events_get_their_documented_answers() {
     let table = TestTable::create().await;
     let config = PostbackConfig {
         store: table.store_config(),
-        tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")),
+        tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
         max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
     };
     let postback = Postback::new(Store::from_config(table.client.clone(), &config.store), &config);
@@ -83,7 +83,7 @@ async fn callback_sample_events_get_their_documented_answers() {
     assert_eq!(local_setting("CALLBACK_MAX_AGE_SECONDS"), "0");
     let config = CallbackConfig {
         store: table.store_config(),
-        secrets: parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS")),
+        secrets: parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS")).into(),
         max_age: None,
         max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
     };

@@ -55,7 +55,7 @@ async fn postback_under_dynamodb_faults_answers_minus_1_and_the_retry_stores_exa
         let client = client_via(&proxy.endpoint(), &store_config).await;
         let config = PostbackConfig {
             store: store_config.clone(),
-            tokens: tokens.clone(),
+            tokens: tokens.clone().into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
         };
         let postback = Postback::new(Store::from_config(client, &store_config), &config);
@@ -113,7 +113,7 @@ async fn callback_under_dynamodb_faults_answers_500_and_the_retry_stores_exactly
         let client = client_via(&proxy.endpoint(), &store_config).await;
         let config = CallbackConfig {
             store: store_config.clone(),
-            secrets: secrets.clone(),
+            secrets: secrets.clone().into(),
             max_age: Some(Duration::from_secs(300)),
             max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
         };
@@ -169,7 +169,7 @@ fn postback_via(proxy: &FaultyProxy, table: &TestTable) -> impl Future<Output = 
         let client = client_via(&endpoint, &store_config).await;
         let config = PostbackConfig {
             store: store_config.clone(),
-            tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")),
+            tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
         };
         let store = Store::from_config(client, &store_config);

@@ -2,8 +2,6 @@
 //! protocol's failure answer, the table stays empty, every request logs exactly one line, and no
 //! token, secret or signature ever appears in the logs.
 
-use std::io::Write;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use lambda_http::Body;
@@ -22,20 +20,6 @@ use testkit::{TestTable, body_text, local_setting};
 use time::OffsetDateTime;
 
 const NOW_MS: u64 = 1_795_440_540_000;
-
-/// Log lines written while the corpus runs.
-#[derive(Clone, Default)]
-struct Captured(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
 
 fn request(method: &str, headers: &[(&str, &[u8])], body: Body) -> lambda_http::Request {
     let mut builder = Request::builder().method(method).uri("https://example.com/hook");
@@ -424,14 +408,7 @@ fn callback_corpus(secret: &str) -> Vec<Case> {
 
 #[tokio::test]
 async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secret() {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_writer(move || writer.clone())
-        .finish();
-    let _guard = tracing::subscriber::set_default(subscriber);
+    let (captured, _guard) = testkit::logs::capture();
 
     let table = TestTable::create().await;
     let tokens = parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"));
@@ -441,7 +418,7 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
         store.clone(),
         &PostbackConfig {
             store: table.store_config(),
-            tokens: tokens.clone(),
+            tokens: tokens.clone().into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
         },
     );
@@ -449,7 +426,7 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
         store,
         &CallbackConfig {
             store: table.store_config(),
-            secrets: secrets.clone(),
+            secrets: secrets.clone().into(),
             max_age: Some(Duration::from_secs(300)),
             max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
         },
@@ -525,7 +502,7 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
     signatures_sent.push(good_push_sign);
     signatures_sent.push(good_sig);
 
-    let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let logs = captured.text();
     let lines: Vec<&str> = logs.lines().filter(|l| l.contains("\"outcome\"")).collect();
     assert_eq!(lines.len(), total + 4, "one log line per request");
     for secret in tokens.iter().chain(&secrets) {

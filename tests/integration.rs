@@ -12,4 +12,6 @@ mod hostile;
 mod operator;
 mod orders;
 mod postback;
+mod secrets;
 mod settlement;
+mod template;

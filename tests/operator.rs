@@ -29,7 +29,7 @@ async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
         store.clone(),
         &PostbackConfig {
             store: table.store_config(),
-            tokens: tokens.clone(),
+            tokens: tokens.clone().into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
         },
     );
@@ -37,7 +37,7 @@ async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
         store.clone(),
         &CallbackConfig {
             store: table.store_config(),
-            secrets: secrets.clone(),
+            secrets: secrets.clone().into(),
             max_age: None,
             max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
         },

@@ -91,7 +91,7 @@ fn postback(table: &TestTable, store: Store) -> Postback {
         store,
         &PostbackConfig {
             store: table.store_config(),
-            tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")),
+            tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
         },
     )

@@ -24,7 +24,7 @@ fn token() -> String {
 fn config(table: &TestTable) -> PostbackConfig {
     PostbackConfig {
         store: table.store_config(),
-        tokens: tokens(),
+        tokens: tokens().into(),
         max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
     }
 }

@@ -362,7 +362,12 @@ async fn the_stand_in_enforces_the_one_day_rule_and_the_signature() {
         max_attempts: 1,
         ..RetrySettings::default()
     };
-    let client = LinkbestClient::new(&standin.base_url(), APP_KEY, Secret::new(APP_SECRET), once);
+    let client = LinkbestClient::new(
+        &standin.base_url(),
+        APP_KEY,
+        vec![Secret::new(APP_SECRET)].into(),
+        once,
+    );
     let two_days = PageRequest {
         stime: 0,
         etime: 2 * DAY,
@@ -376,7 +381,12 @@ async fn the_stand_in_enforces_the_one_day_rule_and_the_signature() {
             .await
             .is_err()
     );
-    let wrong_secret = LinkbestClient::new(&standin.base_url(), APP_KEY, Secret::new("nope"), once);
+    let wrong_secret = LinkbestClient::new(
+        &standin.base_url(),
+        APP_KEY,
+        vec![Secret::new("nope")].into(),
+        once,
+    );
     let one_day = PageRequest {
         stime: 0,
         etime: DAY,

@@ -62,6 +62,8 @@ pub struct Bench {
     pub ten_k: (i64, i64),
     pub orders_window: (i64, i64),
     pub standin: StandIn,
+    /// The Secrets Manager stand-in, holding the postback tokens as `postback-tokens`.
+    pub secrets: testkit::secrets_standin::SecretsStandIn,
     pub table: String,
 }
 
@@ -161,6 +163,11 @@ async fn main() -> Result<(), String> {
     let app_secret = testkit::local_setting("LINKBEST_APP_SECRET");
     let standin = StandIn::start(&app_key, &app_secret, changes).await;
 
+    let secrets = testkit::secrets_standin::SecretsStandIn::start().await;
+    secrets.put(
+        "postback-tokens",
+        testkit::secrets_standin::Stored::Text(testkit::local_setting("LINKBEST_POSTBACK_TOKENS")),
+    );
     let mut env: BTreeMap<String, String> = testkit::local_env().clone().into_iter().collect();
     env.insert("AWS_ENDPOINT_URL_DYNAMODB".into(), proxy.endpoint());
     env.insert("TABLE_NAME".into(), table.name.clone());
@@ -206,6 +213,7 @@ async fn main() -> Result<(), String> {
         ten_k,
         orders_window: (1_790_040_000, 1_790_061_599),
         standin: standin.clone(),
+        secrets,
         table: table.name.clone(),
         root: root.clone(),
     });

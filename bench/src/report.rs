@@ -12,10 +12,14 @@ use crate::{Bench, cold_start, feeds, memory, requests, size, throughput};
 
 const FUNCTIONS: [Function; 3] = [Function::Postback, Function::Callback, Function::Sync];
 
+/// Every figure; `BENCH_ONLY=cold` measures only the cold starts (a quick look at init).
 pub async fn all(bench: &Arc<Bench>) -> Vec<Row> {
     let mut rows = Vec::new();
     eprintln!("bench: cold start");
     cold_starts(bench, &mut rows).await;
+    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cold") {
+        return rows;
+    }
     cpu(bench, &mut rows);
     eprintln!("bench: DynamoDB requests per event");
     requests_per_event(bench, &mut rows).await;
@@ -93,6 +97,9 @@ async fn cold_starts(bench: &Bench, rows: &mut Vec<Row>) {
                     format!("{i:.2} ms ({s:.2} ms)"),
                 ));
             }
+            if function == Function::Postback {
+                rows.extend(secrets_init(bench, runs, r).await);
+            }
         }
     }
     if let Some(Err(e)) = &python {
@@ -106,6 +113,34 @@ async fn cold_starts(bench: &Bench, rows: &mut Vec<Row>) {
             "",
         )
     });
+}
+
+/// The postback's init with its tokens read from Secrets Manager (the stand-in on loopback, the
+/// real SDK client) beside the same init with the plain variable.
+async fn secrets_init(bench: &Bench, runs: usize, plain: &cold_start::ColdStart) -> Vec<Row> {
+    let mut env = bench.env.clone();
+    env.remove("LINKBEST_POSTBACK_TOKENS");
+    env.insert(
+        "LINKBEST_POSTBACK_TOKENS_ARN".into(),
+        testkit::secrets_standin::arn("postback-tokens"),
+    );
+    env.insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), bench.secrets.endpoint());
+    let calls_before = bench.secrets.calls();
+    let figure = "  init with the tokens from Secrets Manager (INIT REPORT; logged `secrets_init_ms`), postback";
+    match cold_start::measure_with(bench, Function::Postback, runs, &env).await {
+        Ok(r) => vec![row(
+            figure,
+            format!(
+                "{:.2} ms = {:.2} × plain variable ({:.2} ms reading the secret; {} reads for {} cold starts)",
+                r.init_report_ms,
+                r.init_report_ms / plain.init_report_ms,
+                r.secrets_init_ms.unwrap_or(f64::NAN),
+                bench.secrets.calls() - calls_before,
+                runs + 1
+            ),
+        )],
+        Err(e) => vec![row(figure, format!("error: {e}"))],
+    }
 }
 
 /// `{client_init_ms, parse_verify_build_us}` from the baseline's measure.py, medians.

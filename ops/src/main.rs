@@ -98,6 +98,14 @@ async fn main() -> Result<(), String> {
                 _ => unreachable!("two or three arguments"),
             };
             let settings = SyncConfig::from_env().map_err(|e| e.to_string())?;
+            // LINKBEST_APP_SECRET_ARN: read from Secrets Manager first, as the function does.
+            let sdk = shared::aws::sdk_config(&settings.store).await;
+            if let Some(e) = shared::aws::connect_secrets(&sdk, &[&settings.app_secret])
+                .await
+                .pop()
+            {
+                return Err(e.to_string());
+            }
             let linkbest = Arc::new(LinkbestClient::new(
                 &settings.base_url,
                 &settings.app_key,

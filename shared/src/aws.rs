@@ -1,10 +1,12 @@
-//! The DynamoDB client, built once per cold start.
+//! The AWS clients (DynamoDB; Secrets Manager when a secret is read from it), built once per cold
+//! start from one SDK configuration.
 
 use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader};
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_dynamodb::Client;
 
 use crate::config::StoreConfig;
+use crate::secret::{SecretError, SecretList};
 use crate::tls::{TrustRoots, sdk_https_client};
 
 /// Builds the DynamoDB client from the environment (region, credentials, and
@@ -17,15 +19,50 @@ pub async fn dynamodb_client(config: &StoreConfig) -> Client {
 /// Builds the DynamoDB client from a given loader (tests point it at their own server) with the
 /// configured timeouts.
 pub async fn dynamodb_client_from(loader: ConfigLoader, config: &StoreConfig) -> Client {
+    Client::new(&sdk_config_from(loader, config).await)
+}
+
+/// The SDK configuration of a function (region, credentials, endpoints from the environment) with
+/// the configured timeouts and the bundle's HTTPS client.
+pub async fn sdk_config(config: &StoreConfig) -> SdkConfig {
+    sdk_config_from(aws_config::defaults(BehaviorVersion::latest()), config).await
+}
+
+/// The DynamoDB client of an SDK configuration from [`sdk_config`].
+pub fn dynamodb(sdk: &SdkConfig) -> Client {
+    Client::new(sdk)
+}
+
+/// [`sdk_config`] from a given loader.
+pub async fn sdk_config_from(loader: ConfigLoader, config: &StoreConfig) -> SdkConfig {
     let timeouts = TimeoutConfig::builder()
         .connect_timeout(config.attempt_timeout)
         .operation_attempt_timeout(config.attempt_timeout)
         .operation_timeout(config.operation_timeout)
         .build();
-    let loader = loader
+    loader
         .timeout_config(timeouts)
-        .http_client(sdk_https_client(config.tls_roots));
-    Client::new(&loader.load().await)
+        .http_client(sdk_https_client(config.tls_roots))
+        .load()
+        .await
+}
+
+/// Reads every list that comes from Secrets Manager now, at init, with one client built only if
+/// one is needed (`AWS_ENDPOINT_URL_SECRETS_MANAGER` points it at a local stand-in). A list that
+/// cannot be read is logged by name and ARN (never a value) and keeps trying when used; the
+/// errors are returned for the start-up log line.
+pub async fn connect_secrets(sdk: &SdkConfig, lists: &[&SecretList]) -> Vec<SecretError> {
+    let mut client = None::<aws_sdk_secretsmanager::Client>;
+    let mut errors = Vec::new();
+    for list in lists.iter().filter(|l| l.needs_client()) {
+        let made = client
+            .get_or_insert_with(|| aws_sdk_secretsmanager::Client::new(sdk))
+            .clone();
+        if let Err(e) = list.connect(|| made).await {
+            errors.push(e);
+        }
+    }
+    errors
 }
 
 /// A DynamoDB client from the environment with the SDK's own timeouts, for tools that are not

@@ -9,7 +9,7 @@ use crate::feed::FeedSettings;
 use crate::feed::windows::WindowSettings;
 use crate::linkbest::api::{DEFAULT_BASE_URL, MAX_PAGE_SIZE, MAX_WINDOW_SECONDS};
 use crate::linkbest::client::RetrySettings;
-use crate::secret::{Secret, parse_secret_list};
+use crate::secret::{SecretList, SecretSetting, parse_secret_list};
 use crate::tls::TrustRoots;
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -45,15 +45,45 @@ fn number<T: std::str::FromStr>(
     }
 }
 
-fn secrets(env: &dyn Fn(&str) -> Option<String>, name: &'static str) -> Result<Vec<Secret>, ConfigError> {
-    let list = parse_secret_list(&required(env, name)?);
-    if list.is_empty() {
-        return Err(ConfigError::Invalid {
-            name,
-            reason: "the list holds no secret".into(),
-        });
-    }
-    Ok(list)
+/// Default of `SECRETS_REFRESH_SECONDS`: how often a secret from Secrets Manager is read again.
+pub const DEFAULT_SECRETS_REFRESH_SECONDS: u64 = 300;
+
+/// A list of secrets from the variable `name` (the value itself, comma-separated) or from
+/// `arn_name` (a Secrets Manager secret's ARN or name, read at init and every
+/// `SECRETS_REFRESH_SECONDS`). Exactly one of the two must be set.
+fn secrets(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    arn_name: &'static str,
+) -> Result<SecretList, ConfigError> {
+    let setting = match (env(name), env(arn_name)) {
+        (Some(_), Some(_)) => {
+            return Err(ConfigError::Invalid {
+                name: arn_name,
+                reason: format!("set either {name} or {arn_name}, not both"),
+            });
+        }
+        (None, None) => return Err(ConfigError::Missing { name }),
+        (Some(value), None) => {
+            let list = parse_secret_list(&value);
+            if list.is_empty() {
+                return Err(ConfigError::Invalid {
+                    name,
+                    reason: "the list holds no secret".into(),
+                });
+            }
+            SecretSetting::Plain(list)
+        }
+        (None, Some(id)) => SecretSetting::SecretsManager {
+            id: id.trim().to_owned(),
+            refresh: Duration::from_secs(number(
+                env,
+                "SECRETS_REFRESH_SECONDS",
+                DEFAULT_SECRETS_REFRESH_SECONDS,
+            )?),
+        },
+    };
+    Ok(SecretList::from_setting(name, &setting))
 }
 
 /// Settings every function shares: where the data lives and how long DynamoDB may take.
@@ -115,8 +145,10 @@ pub const DEFAULT_POSTBACK_MAX_BODY_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct PostbackConfig {
     pub store: StoreConfig,
-    /// `LINKBEST_POSTBACK_TOKENS`: comma-separated postback tokens; a push signed with any one is accepted.
-    pub tokens: Vec<Secret>,
+    /// `LINKBEST_POSTBACK_TOKENS` (or `LINKBEST_POSTBACK_TOKENS_ARN`, a Secrets Manager secret
+    /// holding the same text): comma-separated postback tokens; a push signed with any one is
+    /// accepted.
+    pub tokens: SecretList,
     /// `POSTBACK_MAX_BODY_BYTES` (default 65536): larger bodies are refused with `-1` before parsing.
     pub max_body_bytes: usize,
 }
@@ -125,7 +157,7 @@ impl PostbackConfig {
     pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         Ok(Self {
             store: StoreConfig::from_lookup(env)?,
-            tokens: secrets(env, "LINKBEST_POSTBACK_TOKENS")?,
+            tokens: secrets(env, "LINKBEST_POSTBACK_TOKENS", "LINKBEST_POSTBACK_TOKENS_ARN")?,
             max_body_bytes: number(env, "POSTBACK_MAX_BODY_BYTES", DEFAULT_POSTBACK_MAX_BODY_BYTES)?,
         })
     }
@@ -144,8 +176,9 @@ pub const DEFAULT_CALLBACK_MAX_AGE_SECONDS: u64 = 72 * 3600;
 #[derive(Debug, Clone)]
 pub struct CallbackConfig {
     pub store: StoreConfig,
-    /// `CALLBACK_HMAC_SECRETS`: comma-separated iGV secret keys; a callback signed with any one is accepted.
-    pub secrets: Vec<Secret>,
+    /// `CALLBACK_HMAC_SECRETS` (or `CALLBACK_HMAC_SECRETS_ARN`): comma-separated iGV secret keys;
+    /// a callback signed with any one is accepted.
+    pub secrets: SecretList,
     /// `CALLBACK_MAX_AGE_SECONDS` (default 259200 = 72 h; 0 disables): how far `X-Timestamp` may be
     /// from now, in either direction.
     pub max_age: Option<Duration>,
@@ -158,7 +191,7 @@ impl CallbackConfig {
         let max_age: u64 = number(env, "CALLBACK_MAX_AGE_SECONDS", DEFAULT_CALLBACK_MAX_AGE_SECONDS)?;
         Ok(Self {
             store: StoreConfig::from_lookup(env)?,
-            secrets: secrets(env, "CALLBACK_HMAC_SECRETS")?,
+            secrets: secrets(env, "CALLBACK_HMAC_SECRETS", "CALLBACK_HMAC_SECRETS_ARN")?,
             max_age: (max_age > 0).then(|| Duration::from_secs(max_age)),
             max_body_bytes: number(env, "CALLBACK_MAX_BODY_BYTES", DEFAULT_CALLBACK_MAX_BODY_BYTES)?,
         })
@@ -260,8 +293,9 @@ pub struct SyncConfig {
     pub base_url: String,
     /// `LINKBEST_APP_KEY`.
     pub app_key: String,
-    /// `LINKBEST_APP_SECRET`. Never logged.
-    pub app_secret: Secret,
+    /// `LINKBEST_APP_SECRET` (or `LINKBEST_APP_SECRET_ARN`). Never logged. Linkbest has one valid
+    /// app secret at a time: the first of a list is used.
+    pub app_secret: SecretList,
     /// `SETTLEMENT_*`: the settlement feed (safety lag 300 s by default).
     pub settlement: FeedSettings,
     /// `ORDERS_*`: the orders feed (safety lag [`LINKBEST_PUSH_HORIZON_SECONDS`] by default, so
@@ -298,7 +332,7 @@ impl SyncConfig {
             store: StoreConfig::from_lookup(env)?,
             base_url,
             app_key: required(env, "LINKBEST_APP_KEY")?,
-            app_secret: Secret::new(required(env, "LINKBEST_APP_SECRET")?),
+            app_secret: secrets(env, "LINKBEST_APP_SECRET", "LINKBEST_APP_SECRET_ARN")?,
             settlement: feed_settings(env, &SETTLEMENT_VARS, linkbest_feed_defaults(300))?,
             orders: feed_settings(
                 env,
@@ -339,7 +373,7 @@ mod tests {
         let env = lookup(&[("TABLE_NAME", "t"), ("LINKBEST_POSTBACK_TOKENS", "a,b")]);
         let c = PostbackConfig::from_lookup(&env).unwrap();
         assert_eq!(c.store.table_name, "t");
-        assert_eq!(c.tokens.len(), 2);
+        assert_eq!(c.tokens.plain_len(), Some(2));
         assert_eq!(c.max_body_bytes, 65536);
         assert_eq!(c.store.record_ttl_days, 0);
         assert_eq!(c.store.operation_timeout, Duration::from_secs(5));
@@ -469,6 +503,47 @@ mod tests {
                 other => panic!("{name}={value}: {other:?}"),
             }
         }
+    }
+
+    #[test]
+    fn a_secret_comes_from_its_variable_or_from_secrets_manager_never_both() {
+        let base = [("TABLE_NAME", "t")];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = base.to_vec();
+            pairs.extend_from_slice(extra);
+            PostbackConfig::from_lookup(&lookup(&pairs))
+        };
+        let arn = "arn:aws:secretsmanager:us-east-1:123456789012:secret:postback-AbCdEf";
+        let c = with(&[("LINKBEST_POSTBACK_TOKENS_ARN", arn)]).unwrap();
+        assert!(c.tokens.needs_client());
+        assert_eq!(c.tokens.plain_len(), None);
+        assert!(format!("{:?}", c.tokens).contains(arn));
+        assert!(matches!(
+            with(&[
+                ("LINKBEST_POSTBACK_TOKENS", "a"),
+                ("LINKBEST_POSTBACK_TOKENS_ARN", arn)
+            ]),
+            Err(ConfigError::Invalid {
+                name: "LINKBEST_POSTBACK_TOKENS_ARN",
+                ..
+            })
+        ));
+        assert_eq!(
+            with(&[]).unwrap_err(),
+            ConfigError::Missing {
+                name: "LINKBEST_POSTBACK_TOKENS"
+            }
+        );
+        assert!(matches!(
+            with(&[
+                ("LINKBEST_POSTBACK_TOKENS_ARN", arn),
+                ("SECRETS_REFRESH_SECONDS", "soon")
+            ]),
+            Err(ConfigError::Invalid {
+                name: "SECRETS_REFRESH_SECONDS",
+                ..
+            })
+        ));
     }
 
     #[test]

@@ -6,11 +6,66 @@ use serde_json::{Map, Value, json};
 
 pub const NAMESPACE: &str = "PartnerIngest";
 
+/// Every metric name the functions emit. The template's alarms and dashboard may use only these
+/// (a test reads `template.yaml`), and every emitted name must be here (checked on every emit in
+/// debug builds, so the whole test suite checks it).
+pub mod names {
+    /// postback: a push stored for the first time (answer `1`).
+    pub const PUSHES_STORED: &str = "PushesStored";
+    /// callback: a callback stored for the first time (HTTP 200).
+    pub const CALLBACKS_STORED: &str = "CallbacksStored";
+    /// postback / callback: a delivery of an id already stored (answer `0` / HTTP 200).
+    pub const DUPLICATES: &str = "Duplicates";
+    /// postback: the review's test push (answer `1`, nothing stored).
+    pub const TEST_PUSHES: &str = "TestPushes";
+    /// postback / callback: refused, the signature matches no configured secret.
+    pub const SIGNATURE_FAILURES: &str = "SignatureFailures";
+    /// postback / callback: refused as malformed (method, size, body, headers, timestamp window).
+    pub const REJECTED_REQUESTS: &str = "RejectedRequests";
+    /// postback / callback: DynamoDB did not confirm the write; failure answered, partner retries.
+    pub const STORE_FAILURES: &str = "StoreFailures";
+    /// postback / callback: the secrets could not be read (Secrets Manager); failure answered.
+    pub const SECRETS_UNAVAILABLE: &str = "SecretsUnavailable";
+    /// postback / callback: how long the DynamoDB write of a delivery took (milliseconds).
+    pub const STORE_LATENCY: &str = "StoreLatency";
+    /// linkbest-sync (dimension `Feed`): a run that finished / that failed.
+    pub const SYNC_RUNS: &str = "SyncRuns";
+    pub const SYNC_RUNS_FAILED: &str = "SyncRunsFailed";
+    /// linkbest-sync: pages read and items written by one run.
+    pub const SYNC_PAGES: &str = "SyncPages";
+    pub const SYNC_ITEMS_WRITTEN: &str = "SyncItemsWritten";
+    /// linkbest-sync: how far the feed's checkpoint is behind now after a run (seconds).
+    pub const SYNC_LAG_SECONDS: &str = "SyncLagSeconds";
+    /// linkbest-sync, orders feed: orders no push ever brought / statuses the pushes never told.
+    pub const ORDERS_FOUND_ONLY_BY_POLL: &str = "OrdersFoundOnlyByPoll";
+    pub const STATUS_FOUND_ONLY_BY_POLL: &str = "StatusFoundOnlyByPoll";
+
+    pub const ALL: &[&str] = &[
+        PUSHES_STORED,
+        CALLBACKS_STORED,
+        DUPLICATES,
+        TEST_PUSHES,
+        SIGNATURE_FAILURES,
+        REJECTED_REQUESTS,
+        STORE_FAILURES,
+        SECRETS_UNAVAILABLE,
+        STORE_LATENCY,
+        SYNC_RUNS,
+        SYNC_RUNS_FAILED,
+        SYNC_PAGES,
+        SYNC_ITEMS_WRITTEN,
+        SYNC_LAG_SECONDS,
+        ORDERS_FOUND_ONLY_BY_POLL,
+        STATUS_FOUND_ONLY_BY_POLL,
+    ];
+}
+
 /// A CloudWatch unit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Unit {
     Count,
     Seconds,
+    Milliseconds,
 }
 
 impl Unit {
@@ -18,6 +73,7 @@ impl Unit {
         match self {
             Unit::Count => "Count",
             Unit::Seconds => "Seconds",
+            Unit::Milliseconds => "Milliseconds",
         }
     }
 }
@@ -50,6 +106,10 @@ fn print(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
     if metrics.is_empty() {
         return;
     }
+    debug_assert!(
+        metrics.iter().all(|(name, _, _)| names::ALL.contains(name)),
+        "a metric name missing from metrics::names::ALL: {metrics:?}"
+    );
     let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
     println!("{}", emf_line(dimensions, metrics, now_ms));
 }
@@ -57,6 +117,24 @@ fn print(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
 /// Writes one EMF line for `function` (dimension `Function`) to stdout, where Lambda collects it.
 pub fn emit(function: &str, metrics: &[(&str, f64, Unit)]) {
     print(&[("Function", function)], metrics);
+}
+
+/// The line of one handled delivery: one to `outcome` and, when a write was made, its latency.
+pub fn emit_delivery(function: &str, outcome: &str, store_time: Option<std::time::Duration>) {
+    match store_time {
+        Some(took) => emit(
+            function,
+            &[
+                (outcome, 1.0, Unit::Count),
+                (
+                    names::STORE_LATENCY,
+                    took.as_secs_f64() * 1000.0,
+                    Unit::Milliseconds,
+                ),
+            ],
+        ),
+        None => emit(function, &[(outcome, 1.0, Unit::Count)]),
+    }
 }
 
 /// Writes one EMF line for one feed of `function` (dimensions `Function`, `Feed`).

@@ -39,11 +39,19 @@ async fn main() {
     while delivery.deliveries < target && limit.is_none_or(|l| started.elapsed() < l) {
         let seeds: Vec<u64> = (next..next + ROUND).map(|n| history::seed(base, n)).collect();
         next += ROUND;
-        delivery.add(history::play_deliveries(&seeds).await);
+        let played = history::play_deliveries(&seeds).await;
+        for v in &played.violations {
+            eprintln!("  {v}");
+        }
+        delivery.add(played);
         let feed_seeds: Vec<u64> = (0..FEED_ROUND)
             .map(|n| history::seed(base ^ 0xfeed, round * FEED_ROUND + n))
             .collect();
-        feed.add(history::play_feeds(&feed_seeds).await);
+        let played = history::play_feeds(&feed_seeds).await;
+        for v in &played.violations {
+            eprintln!("  {v}");
+        }
+        feed.add(played);
         round += 1;
         eprintln!(
             "soak: {:>5} s  {} histories, {} deliveries, {} feed runs, {} violations",
@@ -61,7 +69,7 @@ async fn main() {
     all.add(feed);
     eprintln!(
         "total: {} histories, {} deliveries, {} retries, {} feed runs ({} killed), faults injected \
-         {}, invariant violations {}, items lost {}",
+         {}, invariant violations {}, not checked {}, items lost {}",
         all.histories,
         all.deliveries,
         all.retries,
@@ -69,6 +77,7 @@ async fn main() {
         all.feed_runs_killed,
         all.faults.values().sum::<u64>(),
         all.violations.len(),
+        all.inconclusive,
         all.items_lost
     );
     for v in all.violations.iter().take(50) {

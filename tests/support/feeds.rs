@@ -29,7 +29,7 @@ pub fn sync_config(
         store: table.store_config(),
         base_url: base_url.to_owned(),
         app_key: app_key.to_owned(),
-        app_secret: Secret::new(app_secret),
+        app_secret: vec![Secret::new(app_secret)].into(),
         settlement: feed,
         orders: feed,
         deadline_margin: Duration::ZERO,
@@ -70,7 +70,7 @@ impl Sync {
         let linkbest = Arc::new(LinkbestClient::new(
             &config.base_url,
             app_key,
-            Secret::new(app_secret),
+            vec![Secret::new(app_secret)].into(),
             config.retry,
         ));
         let store = Store::from_config(client, &config.store);

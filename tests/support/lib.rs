@@ -12,7 +12,9 @@ pub mod faults;
 pub mod feeds;
 pub mod history;
 pub mod linkbest_standin;
+pub mod logs;
 pub mod proxy;
+pub mod secrets_standin;
 pub mod table_def;
 
 use std::collections::HashMap;
@@ -236,6 +238,14 @@ impl TestTable {
             .send()
             .await
             .expect("delete_item");
+    }
+}
+
+impl TestTable {
+    /// Deletes the table now, wherever it is (a long run such as `make soak` frees DynamoDB
+    /// Local's memory as it goes).
+    pub async fn delete_now(&self) {
+        let _ = self.client.delete_table().table_name(&self.name).send().await;
     }
 }
 

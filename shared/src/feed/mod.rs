@@ -130,6 +130,10 @@ pub enum FetchError {
     Refused(String),
     #[error("Status {status}: {message}")]
     Status { status: i64, message: String },
+    /// The credentials to sign the request with cannot be read (e.g. a secret in Secrets
+    /// Manager): asking again now does not help.
+    #[error("credentials not available: {0}")]
+    Credentials(String),
     /// The run's deadline came before the page arrived (`last_error`: of the attempts before).
     #[error("the run's deadline came first (last error: {})", last_error.as_deref().unwrap_or("none"))]
     Deadline { last_error: Option<String> },
@@ -140,7 +144,7 @@ impl FetchError {
     /// signature does not get better by asking again.
     pub fn is_retryable(&self) -> bool {
         !matches!(self, FetchError::Http(code) if (400..500).contains(code))
-            && !matches!(self, FetchError::Deadline { .. })
+            && !matches!(self, FetchError::Deadline { .. } | FetchError::Credentials(_))
     }
 }
 

@@ -18,8 +18,8 @@ use crate::igv::protocol::{
     verify_signature,
 };
 use crate::igv::store::NewCallback;
-use crate::metrics::{self, Unit};
-use crate::secret::Secret;
+use crate::metrics::{self, names};
+use crate::secret::{SecretError, SecretList};
 use crate::store::{RecordWrite, Store, StoreError};
 
 /// Everything that makes a callback fail (any answer but 200: the platform retries).
@@ -37,6 +37,10 @@ pub enum CallbackError {
     BadBody(#[from] BodyProblem),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The iGV keys cannot be read (Secrets Manager): nothing can be verified; iGV retries a
+    /// non-200 answer.
+    #[error(transparent)]
+    SecretsUnavailable(#[from] SecretError),
 }
 
 impl CallbackError {
@@ -47,7 +51,9 @@ impl CallbackError {
             CallbackError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             CallbackError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             CallbackError::NotUtf8 | CallbackError::BadBody(_) => StatusCode::BAD_REQUEST,
-            CallbackError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            CallbackError::Store(_) | CallbackError::SecretsUnavailable(_) => {
+                StatusCode::INTERNAL_SERVER_ERROR
+            }
         }
     }
 
@@ -59,6 +65,7 @@ impl CallbackError {
             CallbackError::Unauthorized(_) => "unauthorized",
             CallbackError::NotUtf8 | CallbackError::BadBody(_) => "bad_request",
             CallbackError::Store(_) => "store_failed",
+            CallbackError::SecretsUnavailable(_) => "secrets_unavailable",
         }
     }
 }
@@ -84,11 +91,12 @@ pub fn status_for(result: &Result<CallbackOutcome, CallbackError>) -> StatusCode
 /// The CloudWatch metric (EMF, unit Count) each handled callback adds one to.
 pub fn metric_for(result: &Result<CallbackOutcome, CallbackError>) -> &'static str {
     match result {
-        Ok(RecordWrite::Created { .. }) => "CallbacksStored",
-        Ok(RecordWrite::Duplicate { .. }) => "Duplicates",
-        Err(CallbackError::Unauthorized(_)) => "SignatureFailures",
-        Err(CallbackError::Store(_)) => "StoreFailures",
-        Err(_) => "RejectedRequests",
+        Ok(RecordWrite::Created { .. }) => names::CALLBACKS_STORED,
+        Ok(RecordWrite::Duplicate { .. }) => names::DUPLICATES,
+        Err(CallbackError::Unauthorized(_)) => names::SIGNATURE_FAILURES,
+        Err(CallbackError::Store(_)) => names::STORE_FAILURES,
+        Err(CallbackError::SecretsUnavailable(_)) => names::SECRETS_UNAVAILABLE,
+        Err(_) => names::REJECTED_REQUESTS,
     }
 }
 
@@ -96,7 +104,7 @@ pub fn metric_for(result: &Result<CallbackOutcome, CallbackError>) -> &'static s
 #[derive(Debug, Clone)]
 pub struct Callback {
     store: Store,
-    secrets: Vec<Secret>,
+    secrets: SecretList,
     max_age: Option<Duration>,
     max_body_bytes: usize,
 }
@@ -106,6 +114,8 @@ pub struct Callback {
 struct Seen {
     headers: Option<CallbackHeaders>,
     callback: Option<StatusCallback>,
+    /// How long the DynamoDB write took, when one was made.
+    store_time: Option<std::time::Duration>,
 }
 
 /// One delivery as the handler saw it.
@@ -144,7 +154,7 @@ impl Callback {
             .await;
         let status = status_for(&delivery.result);
         log_delivery(&delivery, status, started, lambda_request_id.as_deref());
-        metrics::emit("callback", &[(metric_for(&delivery.result), 1.0, Unit::Count)]);
+        metrics::emit_delivery("callback", metric_for(&delivery.result), delivery.seen.store_time);
         let word = match &delivery.result {
             Ok(outcome) => outcome_word(outcome),
             Err(e) => e.outcome(),
@@ -190,7 +200,7 @@ impl Callback {
             });
         }
         let signed = seen.headers.insert(read_headers(headers)?);
-        verify_signature(signed, &self.secrets)?;
+        verify_signature(signed, &self.secrets.current().await?)?;
         let now_ms = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         check_window(signed.timestamp_ms, now_ms, self.max_age)?;
         let text = std::str::from_utf8(body).map_err(|_| CallbackError::NotUtf8)?;
@@ -202,7 +212,10 @@ impl Callback {
             received_at: now,
             lambda_request_id,
         };
-        Ok(self.store.store_igv_callback(&new).await?)
+        let writing = Instant::now();
+        let written = self.store.store_igv_callback(&new).await;
+        seen.store_time = Some(writing.elapsed());
+        Ok(written?)
     }
 }
 
@@ -239,6 +252,11 @@ fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambd
             target: "callback", outcome = e.outcome(), status, request_id, x_timestamp, order_id,
             error = %store, error_code = store.code(), latency_ms, lambda_request_id,
             "callback not stored; the platform will retry"
+        ),
+        Err(e @ CallbackError::SecretsUnavailable(why)) => tracing::error!(
+            target: "callback", outcome = e.outcome(), status, request_id, x_timestamp,
+            error = %why, latency_ms, lambda_request_id,
+            "iGV keys not available; callback not verified, the platform will retry"
         ),
         Err(e) => tracing::warn!(
             target: "callback", outcome = e.outcome(), status, request_id, x_timestamp, order_id,

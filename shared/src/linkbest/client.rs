@@ -14,7 +14,7 @@ use tokio::time::Instant;
 
 use super::api::{STATUS_OK, parse_envelope, signed_request};
 use crate::feed::{FetchError, PageRequest};
-use crate::secret::Secret;
+use crate::secret::SecretList;
 
 /// How the client retries.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,7 +60,7 @@ pub struct LinkbestClient {
     http: OnceLock<Result<reqwest::Client, String>>,
     base_url: String,
     app_key: String,
-    secret: Secret,
+    secret: SecretList,
     retry: RetrySettings,
     /// Pause before each request, raised by rate-limit answers (milliseconds).
     pace_ms: AtomicU64,
@@ -72,7 +72,7 @@ pub struct LinkbestClient {
 const MAX_PACE: Duration = Duration::from_secs(30);
 
 impl LinkbestClient {
-    pub fn new(base_url: &str, app_key: &str, secret: Secret, retry: RetrySettings) -> Self {
+    pub fn new(base_url: &str, app_key: &str, secret: SecretList, retry: RetrySettings) -> Self {
         crate::tls::install_crypto_provider();
         Self {
             http: OnceLock::new(),
@@ -166,10 +166,15 @@ impl LinkbestClient {
         if !pace.is_zero() {
             tokio::time::sleep(pace).await;
         }
+        let secret = self
+            .secret
+            .first()
+            .await
+            .map_err(|e| FetchError::Credentials(e.to_string()))?;
         let timestamp = time::OffsetDateTime::now_utc().unix_timestamp();
         let (path, body) = signed_request(
             &self.app_key,
-            self.secret.expose(),
+            secret.expose(),
             service.name,
             service.params,
             timestamp,
@@ -266,7 +271,7 @@ mod tests {
         let c = LinkbestClient::new(
             "http://127.0.0.1:1",
             "k",
-            Secret::new("s"),
+            vec![crate::secret::Secret::new("s")].into(),
             RetrySettings::default(),
         );
         assert_eq!(c.pace(), Duration::ZERO);

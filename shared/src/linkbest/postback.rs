@@ -14,8 +14,8 @@ use crate::config::PostbackConfig;
 use crate::http::{body_bytes, lambda_request_id};
 use crate::linkbest::push::{OrderLink, OrderPush, PushRejection, parse_push, verify_sign};
 use crate::linkbest::store::NewPush;
-use crate::metrics::{self, Unit};
-use crate::secret::Secret;
+use crate::metrics::{self, names};
+use crate::secret::{SecretError, SecretList};
 use crate::store::{RecordWrite, Store, StoreError};
 
 /// Everything that makes a push fail (answer `-1`, Linkbest retries).
@@ -33,6 +33,10 @@ pub enum PostbackError {
     Rejected(#[from] PushRejection),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The postback tokens cannot be read (Secrets Manager): nothing can be verified, so nothing
+    /// is accepted, and Linkbest retries.
+    #[error(transparent)]
+    SecretsUnavailable(#[from] SecretError),
 }
 
 /// What a successfully handled push led to.
@@ -81,12 +85,13 @@ pub fn answer_for(result: &Result<PostbackOutcome, PostbackError>) -> PushAnswer
 /// The CloudWatch metric (EMF, unit Count) each handled push adds one to.
 pub fn metric_for(result: &Result<PostbackOutcome, PostbackError>) -> &'static str {
     match result {
-        Ok(PostbackOutcome::Record(RecordWrite::Created { .. })) => "PushesStored",
-        Ok(PostbackOutcome::Record(RecordWrite::Duplicate { .. })) => "Duplicates",
-        Ok(PostbackOutcome::TestPush) => "TestPushes",
-        Err(PostbackError::Rejected(PushRejection::BadSignature)) => "SignatureFailures",
-        Err(PostbackError::Store(_)) => "StoreFailures",
-        Err(_) => "RejectedRequests",
+        Ok(PostbackOutcome::Record(RecordWrite::Created { .. })) => names::PUSHES_STORED,
+        Ok(PostbackOutcome::Record(RecordWrite::Duplicate { .. })) => names::DUPLICATES,
+        Ok(PostbackOutcome::TestPush) => names::TEST_PUSHES,
+        Err(PostbackError::Rejected(PushRejection::BadSignature)) => names::SIGNATURE_FAILURES,
+        Err(PostbackError::Store(_)) => names::STORE_FAILURES,
+        Err(PostbackError::SecretsUnavailable(_)) => names::SECRETS_UNAVAILABLE,
+        Err(_) => names::REJECTED_REQUESTS,
     }
 }
 
@@ -94,7 +99,7 @@ pub fn metric_for(result: &Result<PostbackOutcome, PostbackError>) -> &'static s
 #[derive(Debug, Clone)]
 pub struct Postback {
     store: Store,
-    tokens: Vec<Secret>,
+    tokens: SecretList,
     max_body_bytes: usize,
 }
 
@@ -102,6 +107,8 @@ pub struct Postback {
 struct Delivery {
     push: Option<OrderPush>,
     result: Result<PostbackOutcome, PostbackError>,
+    /// How long the DynamoDB write took, when one was made.
+    store_time: Option<std::time::Duration>,
 }
 
 impl Postback {
@@ -127,7 +134,7 @@ impl Postback {
             .await;
         let answer = answer_for(&delivery.result);
         log_delivery(&delivery, answer, started, lambda_request_id.as_deref());
-        metrics::emit("postback", &[(metric_for(&delivery.result), 1.0, Unit::Count)]);
+        metrics::emit_delivery("postback", metric_for(&delivery.result), delivery.store_time);
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/plain")
@@ -149,6 +156,7 @@ impl Postback {
                 return Delivery {
                     push: None,
                     result: Err(e),
+                    store_time: None,
                 };
             }
         };
@@ -158,13 +166,18 @@ impl Postback {
                 return Delivery {
                     push: None,
                     result: Err(e.into()),
+                    store_time: None,
                 };
             }
         };
-        let result = self.accept(&push, text, received_at, lambda_request_id).await;
+        let mut store_time = None;
+        let result = self
+            .accept(&push, text, received_at, lambda_request_id, &mut store_time)
+            .await;
         Delivery {
             push: Some(push),
             result,
+            store_time,
         }
     }
 
@@ -190,8 +203,9 @@ impl Postback {
         raw_body: &str,
         received_at: OffsetDateTime,
         lambda_request_id: Option<&str>,
+        store_time: &mut Option<std::time::Duration>,
     ) -> Result<PostbackOutcome, PostbackError> {
-        verify_sign(push, &self.tokens)?;
+        verify_sign(push, &self.tokens.current().await?)?;
         if push.is_test_push() {
             return Ok(PostbackOutcome::TestPush);
         }
@@ -201,9 +215,10 @@ impl Postback {
             received_at,
             lambda_request_id,
         };
-        Ok(PostbackOutcome::Record(
-            self.store.store_linkbest_push(&new).await?,
-        ))
+        let writing = Instant::now();
+        let written = self.store.store_linkbest_push(&new).await;
+        *store_time = Some(writing.elapsed());
+        Ok(PostbackOutcome::Record(written?))
     }
 }
 
@@ -247,6 +262,11 @@ fn log_delivery(delivery: &Delivery, answer: PushAnswer, started: Instant, lambd
             target: "postback", outcome = "store_failed", answer, push_id, event_type, order_sn,
             error = %e, error_code = e.code(), latency_ms, lambda_request_id,
             "push not stored; Linkbest will retry"
+        ),
+        Err(PostbackError::SecretsUnavailable(e)) => tracing::error!(
+            target: "postback", outcome = "secrets_unavailable", answer, push_id, event_type,
+            error = %e, latency_ms, lambda_request_id,
+            "postback tokens not available; push not verified, Linkbest will retry"
         ),
         Err(e) => tracing::warn!(
             target: "postback", outcome = "rejected", answer, push_id, event_type,

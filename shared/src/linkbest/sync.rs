@@ -16,7 +16,7 @@ use super::orders::{ORDERS, OrderRows};
 use super::settlement::{SETTLEMENT, SettlementRows};
 use crate::config::SyncConfig;
 use crate::feed::{BadEvent, Feed, FeedRunner, Invocation, Mode, RunSummary, Selection, SyncError};
-use crate::metrics::{self, Unit};
+use crate::metrics::{self, Unit, names};
 use crate::store::Store;
 
 /// The function's name, in its logs and metrics.
@@ -148,26 +148,30 @@ fn report(summary: &RunSummary, error: Option<&SyncError>, owner: &str) {
     let mut figures = vec![
         (
             if error.is_some() {
-                "SyncRunsFailed"
+                names::SYNC_RUNS_FAILED
             } else {
-                "SyncRuns"
+                names::SYNC_RUNS
             },
             1.0,
             Unit::Count,
         ),
-        ("SyncPages", summary.pages as f64, Unit::Count),
-        ("SyncItemsWritten", c.items_written as f64, Unit::Count),
+        (names::SYNC_PAGES, summary.pages as f64, Unit::Count),
+        (names::SYNC_ITEMS_WRITTEN, c.items_written as f64, Unit::Count),
     ];
     if summary.feed == ORDERS.name {
-        figures.push(("OrdersFoundOnlyByPoll", c.found_only_by_poll as f64, Unit::Count));
         figures.push((
-            "StatusFoundOnlyByPoll",
+            names::ORDERS_FOUND_ONLY_BY_POLL,
+            c.found_only_by_poll as f64,
+            Unit::Count,
+        ));
+        figures.push((
+            names::STATUS_FOUND_ONLY_BY_POLL,
             c.status_found_only_by_poll as f64,
             Unit::Count,
         ));
     }
     if let Some(lag) = summary.lag_seconds {
-        figures.push(("SyncLagSeconds", lag as f64, Unit::Seconds));
+        figures.push((names::SYNC_LAG_SECONDS, lag as f64, Unit::Seconds));
     }
     metrics::emit_for_feed(FUNCTION, summary.feed, &figures);
 }

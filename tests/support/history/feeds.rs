@@ -205,6 +205,7 @@ pub async fn run(seed: u64) -> Stats {
             standin.violations()
         ));
     }
+    table.delete_now().await;
     stats
 }
 

@@ -1,6 +1,11 @@
-//! Secrets (Linkbest postback tokens, iGV HMAC keys, app secrets) that must never reach a log line.
+//! Secrets (Linkbest postback tokens, iGV HMAC keys, app secrets) that must never reach a log line,
+//! and where they come from ([`list`]: a plain variable, or AWS Secrets Manager by ARN).
+
+pub mod list;
 
 use std::fmt;
+
+pub use list::{SecretError, SecretList, SecretSetting};
 
 /// A secret value. `Debug` and `Display` never show it; only [`Secret::expose`] does.
 #[derive(Clone, PartialEq, Eq)]
