@@ -126,9 +126,24 @@ fn key_schema(pairs: &[(String, String)]) -> Result<Vec<KeySchemaElement>, Strin
         .collect()
 }
 
+/// Whether tables are created with the template's stream (the default). `make soak` turns it off:
+/// DynamoDB Local keeps every stream record of the process in SQLite and looks the stream up on
+/// every write (`getStreamDescription`), so each write gets slower as the total written grows —
+/// after some 10,000 deliveries the soak measured DynamoDB Local's bookkeeping, not the bundle.
+/// Nothing the functions do reads the stream.
+static WITH_STREAMS: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Creates the following tables without the template's stream (see [`WITH_STREAMS`]).
+pub fn create_tables_without_streams() {
+    WITH_STREAMS.store(false, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Creates the template's table under `name`, waits until it is active, and enables TTL.
 pub async fn create_table(client: &Client, name: &str) -> Result<(), String> {
-    let def = workspace_table_definition();
+    let mut def = workspace_table_definition();
+    if !WITH_STREAMS.load(std::sync::atomic::Ordering::Relaxed) {
+        def.stream_view_type = None;
+    }
     let attributes = def
         .attributes
         .iter()
