@@ -12,12 +12,18 @@ use crate::{Bench, cold_start, feeds, memory, requests, size, throughput};
 
 const FUNCTIONS: [Function; 3] = [Function::Postback, Function::Callback, Function::Sync];
 
-/// Every figure; `BENCH_ONLY=cold` measures only the cold starts (a quick look at init).
+/// Every figure; `BENCH_ONLY=cold` or `BENCH_ONLY=feeds` measures only those (a quick look).
 pub async fn all(bench: &Arc<Bench>) -> Vec<Row> {
     let mut rows = Vec::new();
+    let only = std::env::var("BENCH_ONLY").unwrap_or_default();
+    if only == "feeds" {
+        eprintln!("bench: feeds");
+        feeds(bench, &mut rows).await;
+        return rows;
+    }
     eprintln!("bench: cold start");
     cold_starts(bench, &mut rows).await;
-    if std::env::var("BENCH_ONLY").is_ok_and(|v| v == "cold") {
+    if only == "cold" {
         return rows;
     }
     cpu(bench, &mut rows);
