@@ -130,9 +130,13 @@ async fn secrets_init(bench: &Bench, runs: usize, plain: &cold_start::ColdStart)
         "LINKBEST_POSTBACK_TOKENS_ARN".into(),
         testkit::secrets_standin::arn("postback-tokens"),
     );
-    env.insert("AWS_ENDPOINT_URL_SECRETS_MANAGER".into(), bench.secrets.endpoint());
+    env.insert(
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER".into(),
+        bench.secrets.endpoint(),
+    );
     let calls_before = bench.secrets.calls();
-    let figure = "  init with the tokens from Secrets Manager (INIT REPORT; logged `secrets_init_ms`), postback";
+    let figure =
+        "  init with the tokens from Secrets Manager (INIT REPORT; logged `secrets_init_ms`), postback";
     match cold_start::measure_with(bench, Function::Postback, runs, &env).await {
         Ok(r) => vec![row(
             figure,
