@@ -52,7 +52,12 @@ async fn postback_sample_events_get_their_documented_answers() {
         "every event has an expectation"
     );
 
-    let table = TestTable::create().await;
+    // The table exactly as the template defines it, stream included: the one `make run` has.
+    let table = TestTable::create_as_template().await;
+    assert_eq!(
+        table.stream_view_type().await.as_deref(),
+        Some("NEW_AND_OLD_IMAGES")
+    );
     let config = PostbackConfig {
         store: table.store_config(),
         tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
@@ -78,7 +83,7 @@ async fn callback_sample_events_get_their_documented_answers() {
         "every event has an expectation"
     );
 
-    let table = TestTable::create().await;
+    let table = TestTable::create_as_template().await;
     // As in local.env: the events carry fixed timestamps, so the replay window is off.
     assert_eq!(local_setting("CALLBACK_MAX_AGE_SECONDS"), "0");
     let config = CallbackConfig {

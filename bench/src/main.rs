@@ -151,7 +151,7 @@ async fn main() -> Result<(), String> {
     if setting("AWS_ENDPOINT_URL_DYNAMODB").is_some() {
         return Err("the bench starts its own DynamoDB Local: unset AWS_ENDPOINT_URL_DYNAMODB".into());
     }
-    let table = testkit::TestTable::create().await;
+    let table = testkit::TestTable::create_as_template().await;
     let endpoint = testkit::endpoint();
     let dynamodb_pid = testkit::dynamodb_local::started_pid().ok_or("DynamoDB Local was not started")?;
     let proxy = FaultyProxy::start(&endpoint).await;

@@ -179,11 +179,22 @@ pub struct TestTable {
 }
 
 impl TestTable {
-    /// Creates a table with a unique name from the definition in `template.yaml`.
+    /// Creates a table with a unique name from the definition in `template.yaml`, without its
+    /// stream (see [`table_def::Stream`]: the stream triples DynamoDB Local's work).
     pub async fn create() -> Self {
+        Self::create_with(table_def::Stream::Off).await
+    }
+
+    /// Creates a table exactly as `template.yaml` defines it, stream included (the sample-event
+    /// tests and the bench: the table `make run` and a deployment have).
+    pub async fn create_as_template() -> Self {
+        Self::create_with(table_def::Stream::AsTemplate).await
+    }
+
+    async fn create_with(stream: table_def::Stream) -> Self {
         let client = client().await;
         let name = format!("test-{}-{:016x}", std::process::id(), fastrand::u64(..));
-        table_def::create_table(&client, &name)
+        table_def::create_table_with(&client, &name, stream)
             .await
             .unwrap_or_else(|e| panic!("creating table {name}: {e}"));
         Self { name, client }
@@ -227,6 +238,21 @@ impl TestTable {
             .await
             .expect("get_item")
             .item
+    }
+
+    /// The table's stream view type, if it has a stream enabled.
+    pub async fn stream_view_type(&self) -> Option<String> {
+        self.client
+            .describe_table()
+            .table_name(&self.name)
+            .send()
+            .await
+            .expect("describe_table")
+            .table?
+            .stream_specification
+            .filter(|s| s.stream_enabled)
+            .and_then(|s| s.stream_view_type)
+            .map(|v| v.as_str().to_owned())
     }
 
     pub async fn delete(&self, pk: &str, sk: &str) {
