@@ -3,18 +3,13 @@
 
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
+use std::time::{Duration, Instant};
+
 use aws_sdk_dynamodb::Client;
 
 use crate::config::StoreConfig;
 use crate::secret::{SecretError, SecretList};
 use crate::tls::{TrustRoots, sdk_https_client};
-
-/// Builds the DynamoDB client from the environment (region, credentials, and
-/// `AWS_ENDPOINT_URL_DYNAMODB` for a local server) with the configured timeouts, so a slow or
-/// unreachable DynamoDB turns into a failure answer well before the function's own deadline.
-pub async fn dynamodb_client(config: &StoreConfig) -> Client {
-    dynamodb_client_from(aws_config::defaults(BehaviorVersion::latest()), config).await
-}
 
 /// Builds the DynamoDB client from a given loader (tests point it at their own server) with the
 /// configured timeouts.
@@ -45,6 +40,35 @@ pub async fn sdk_config_from(loader: ConfigLoader, config: &StoreConfig) -> SdkC
         .http_client(sdk_https_client(config.tls_roots))
         .load()
         .await
+}
+
+/// What a function builds once per cold start, and how long each part took (for the
+/// `initialised` log line, `shared::logging::initialised`).
+pub struct ColdStart {
+    pub dynamodb: Client,
+    /// Building the SDK configuration and the DynamoDB client.
+    pub sdk_init: Duration,
+    /// Reading the secrets configured by ARN (next to nothing for plain variables).
+    pub secrets_init: Duration,
+}
+
+/// The cold-start sequence of every function: the SDK configuration from the environment with the
+/// configured timeouts (so a slow or unreachable DynamoDB turns into a failure answer well before
+/// the function's own deadline), the DynamoDB client, and each of the function's secret lists read
+/// now (see [`connect_secrets`]: one that cannot be read is logged by ARN, and every request answers
+/// its protocol's failure until it can be read).
+pub async fn cold_start(store: &StoreConfig, secrets: &[&SecretList]) -> ColdStart {
+    let sdk_started = Instant::now();
+    let sdk = sdk_config(store).await;
+    let dynamodb = dynamodb(&sdk);
+    let sdk_init = sdk_started.elapsed();
+    let secrets_started = Instant::now();
+    connect_secrets(&sdk, secrets).await;
+    ColdStart {
+        dynamodb,
+        sdk_init,
+        secrets_init: secrets_started.elapsed(),
+    }
 }
 
 /// Reads every list that comes from Secrets Manager now, at init, with one client built only if

@@ -26,24 +26,18 @@ async fn main() -> Result<(), Error> {
     let config = SyncConfig::from_env().inspect_err(|e| {
         tracing::error!(target: "sync", error = %e, "configuration invalid; refusing to start");
     })?;
-    let sdk_started = std::time::Instant::now();
-    let sdk = shared::aws::sdk_config(&config.store).await;
-    let dynamodb = shared::aws::dynamodb(&sdk);
-    let sdk_init = sdk_started.elapsed();
     // The app secret from Secrets Manager is read now; if it cannot be, each feed run fails (and
     // alarms) until it can.
-    let secrets_started = std::time::Instant::now();
-    shared::aws::connect_secrets(&sdk, &[&config.app_secret]).await;
-    let secrets_init = secrets_started.elapsed();
+    let aws = shared::aws::cold_start(&config.store, &[&config.app_secret]).await;
     let linkbest = Arc::new(LinkbestClient::new(
         &config.base_url,
         &config.app_key,
         config.app_secret.clone(),
         config.retry,
     ));
-    let sync = LinkbestSync::new(Store::from_config(dynamodb, &config.store), linkbest, &config);
+    let sync = LinkbestSync::new(Store::from_config(aws.dynamodb, &config.store), linkbest, &config);
     let (sync, budget) = (&sync, config.fallback_budget);
-    shared::logging::initialised(FUNCTION, started, sdk_init, secrets_init);
+    shared::logging::initialised(FUNCTION, started, aws.sdk_init, aws.secrets_init);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         invoke(sync, budget, event).await
     }))

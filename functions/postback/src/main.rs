@@ -16,18 +16,12 @@ async fn main() -> Result<(), Error> {
     let config = PostbackConfig::from_env().inspect_err(|e| {
         tracing::error!(target: "postback", error = %e, "configuration invalid; refusing to start");
     })?;
-    let sdk_started = std::time::Instant::now();
-    let sdk = shared::aws::sdk_config(&config.store).await;
-    let client = shared::aws::dynamodb(&sdk);
-    let sdk_init = sdk_started.elapsed();
-    // A secret from Secrets Manager is read now; one that cannot be read is logged (by ARN) and
-    // every request answers failure (the partner retries) until it can.
-    let secrets_started = std::time::Instant::now();
-    shared::aws::connect_secrets(&sdk, &[&config.tokens]).await;
-    let secrets_init = secrets_started.elapsed();
-    let postback = Postback::new(Store::from_config(client, &config.store), &config);
+    // The tokens from Secrets Manager are read now; if they cannot be, that is logged (by ARN)
+    // and every push is answered -1 (the partner retries) until they can.
+    let aws = shared::aws::cold_start(&config.store, &[&config.tokens]).await;
+    let postback = Postback::new(Store::from_config(aws.dynamodb, &config.store), &config);
     let postback = &postback;
-    shared::logging::initialised("postback", started, sdk_init, secrets_init);
+    shared::logging::initialised("postback", started, aws.sdk_init, aws.secrets_init);
     run(service_fn(move |request: Request| async move {
         Ok::<_, Error>(postback.handle(request).await)
     }))

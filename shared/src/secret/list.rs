@@ -225,9 +225,22 @@ impl SecretList {
         }
     }
 
-    /// The first secret of the list (for a partner that has one valid secret at a time).
+    /// The first secret of the list (for a partner that has one valid secret at a time). Lists
+    /// from configuration or Secrets Manager are never empty (both refuse an empty value); one
+    /// built from an empty `Vec` is an error here, not a panic.
     pub async fn first(&self) -> Result<Secret, SecretError> {
-        Ok(self.current().await?[0].clone())
+        self.current()
+            .await?
+            .first()
+            .cloned()
+            .ok_or_else(|| SecretError::Unusable {
+                variable: self.inner.variable,
+                id: match &self.inner.source {
+                    Source::Plain(_) => "(plain value)".to_owned(),
+                    Source::Manager { id, .. } => id.clone(),
+                },
+                reason: "the list is empty".to_owned(),
+            })
     }
 
     fn values(&self) -> Option<Arc<[Secret]>> {
@@ -287,4 +300,20 @@ async fn read_secret(client: &Client, variable: &'static str, id: &str) -> Resul
         return Err(unusable("it is empty"));
     }
     Ok(values)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn first_is_the_lists_first_value_and_an_empty_list_is_an_error_not_a_panic() {
+        let list = SecretList::from(vec![Secret::new("one"), Secret::new("two")]);
+        assert_eq!(list.first().await.unwrap().expose(), "one");
+        let empty = SecretList::from(Vec::new());
+        assert!(matches!(
+            empty.first().await,
+            Err(SecretError::Unusable { reason, .. }) if reason == "the list is empty"
+        ));
+    }
 }
