@@ -77,6 +77,7 @@ impl Emulator {
             command.current_dir(cwd);
         }
         let child = command.spawn().map_err(|e| format!("{}: {e}", rie.display()))?;
+        shared::tls::install_crypto_provider();
         let emulator = Self {
             child,
             port,

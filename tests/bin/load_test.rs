@@ -102,6 +102,7 @@ async fn main() -> Result<(), String> {
     fastrand::shuffle(&mut deliveries);
     let total = deliveries.len();
 
+    shared::tls::install_crypto_provider();
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(30))
         .build()
