@@ -16,7 +16,7 @@ use shared::linkbest::settlement::SETTLEMENT;
 use shared::linkbest::sync::InvocationError;
 use shared::secret::parse_secret_list;
 use shared::store::Store;
-use testkit::feeds::{Sync, sync_config};
+use testkit::feeds::{Sync, fail_at_every_page_position, sync_config};
 use testkit::linkbest_standin::{Fault, Hostile, Order, StandIn, Trigger, generate, generate_orders, order};
 use testkit::proxy::FaultyProxy;
 use testkit::{
@@ -351,32 +351,8 @@ async fn a_persistent_failure_at_any_page_position_loses_and_doubles_nothing() {
     let scratch = TestTable::create().await;
     let mut config = config(&scratch, &standin, 2 * DAY);
     config.orders.page_size = 10;
-    orders_sync(&scratch, &config)
-        .run(Mode::Scheduled, "scratch", at, far_deadline())
-        .await
-        .unwrap();
-    let positions: Vec<(i64, u32)> = standin
-        .log()
-        .iter()
-        .map(|l| (l.stime.unwrap(), l.page.unwrap()))
-        .collect();
-    assert!(positions.len() >= 6, "{positions:?}");
-
-    for (stime, page) in positions {
-        let table = TestTable::create().await;
-        let mut config = config.clone();
-        config.store = table.store_config();
-        let sync = orders_sync(&table, &config);
-        standin.fail(Trigger::WindowPage { stime, page }, Fault::ServerError, 1_000);
-        let failed = sync.run(Mode::Scheduled, "failing", at, far_deadline()).await;
-        assert!(failed.is_err(), "failure at {stime}/{page}: {failed:?}");
-        standin.heal();
-        let recovered = sync
-            .run(Mode::Scheduled, "recovery", at, far_deadline())
-            .await
-            .unwrap();
-        assert_eq!(recovered.result, "completed");
-        assert_eq!(listed(&table).await, source(&orders), "failure at {stime}/{page}");
+    let check = async |table: &TestTable, position: &str| {
+        assert_eq!(listed(table).await, source(&orders), "{position}");
         // Every order found only by poll was counted exactly once over both runs.
         let counted = table
             .scan()
@@ -385,7 +361,9 @@ async fn a_persistent_failure_at_any_page_position_loses_and_doubles_nothing() {
             .filter(|i| attr_s(i, "finding") == Some("order_found_only_by_poll"))
             .count();
         assert_eq!(counted, orders.len());
-    }
+    };
+    let feed = (APP, ORDERS.name);
+    fail_at_every_page_position(&standin, &scratch, &config, feed, at, check).await;
     assert_no_violations(&standin);
 }
 

@@ -12,7 +12,7 @@ use shared::linkbest::settlement::{SETTLEMENT, parse_changes};
 use shared::secret::Secret;
 use shared::store::Store;
 use shared::store::checkpoint::Lease;
-use testkit::feeds::{Sync, sync_config};
+use testkit::feeds::{Sync, fail_at_every_page_position, sync_config};
 use testkit::linkbest_standin::{Change, Fault, StandIn, Trigger, generate, identity_counts};
 use testkit::{TestTable, attr_n, attr_s};
 use time::OffsetDateTime;
@@ -527,35 +527,13 @@ async fn a_persistent_failure_at_any_page_position_loses_and_doubles_nothing() {
     let scratch = TestTable::create().await;
     let mut config = config(&scratch, &standin.base_url(), 2 * DAY);
     config.settlement.page_size = 15;
-    sync_with(&scratch, &config)
-        .run(Mode::Scheduled, "scratch", at, far_deadline())
-        .await
-        .unwrap();
-    let positions: Vec<(i64, u32)> = standin
-        .log()
-        .iter()
-        .map(|l| (l.stime.unwrap(), l.page.unwrap()))
-        .collect();
-    assert!(positions.len() >= 6, "{positions:?}");
-
-    for (stime, page) in positions {
-        let table = TestTable::create().await;
-        let mut config = config.clone();
-        config.store = table.store_config();
-        let sync = sync_with(&table, &config);
-        standin.fail(Trigger::WindowPage { stime, page }, Fault::ServerError, 1_000);
-        let failed = sync.run(Mode::Scheduled, "failing", at, far_deadline()).await;
-        assert!(failed.is_err(), "failure at {stime}/{page}: {failed:?}");
-        standin.heal();
-        let recovered = sync
-            .run(Mode::Scheduled, "recovery", at, far_deadline())
-            .await
-            .unwrap();
-        assert_eq!(recovered.result, "completed");
-        let stored = stored_changes(&table).await;
-        assert_eq!(stored, expected(&data), "failure at {stime}/{page}");
+    let check = async |table: &TestTable, position: &str| {
+        let stored = stored_changes(table).await;
+        assert_eq!(stored, expected(&data), "{position}");
         assert!(stored.values().all(|n| *n == 1));
-    }
+    };
+    let feed = (APP, SETTLEMENT.name);
+    fail_at_every_page_position(&standin, &scratch, &config, feed, at, check).await;
     assert_no_violations(&standin);
 }
 

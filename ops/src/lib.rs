@@ -87,74 +87,54 @@ impl Ops {
     }
 
     async fn scan(&self, filter: &str, values: &[(&str, &str)]) -> OpsResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let mut request = self
-                .client
-                .scan()
-                .table_name(&self.table)
-                .filter_expression(filter)
-                .set_exclusive_start_key(start);
-            for (name, value) in values {
-                request = request.expression_attribute_values(*name, AttributeValue::S((*value).to_owned()));
-            }
-            let page = request.send().await.map_err(err)?;
-            items.extend(page.items().iter().cloned());
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(items),
-            }
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(filter);
+        for (name, value) in values {
+            request = request.expression_attribute_values(*name, AttributeValue::S((*value).to_owned()));
         }
+        request
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(err)
     }
 
     /// Every item of a partition (all pages).
     async fn partition(&self, pk: &str) -> OpsResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .key_condition_expression("pk = :pk")
-                .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(err)?;
-            items.extend(page.items().iter().cloned());
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(items),
-            }
-        }
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(err)
     }
 
     /// The items of the sparse `queue` index under `queue` with `queue_sk` in `[from, to]`.
     async fn queue(&self, queue: &str, from: &str, to: &str) -> OpsResult<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start = None;
-        loop {
-            let page = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .index_name(QUEUE_INDEX)
-                .key_condition_expression("queue_pk = :q AND queue_sk BETWEEN :from AND :to")
-                .expression_attribute_values(":q", AttributeValue::S(queue.to_owned()))
-                .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
-                .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
-                .set_exclusive_start_key(start)
-                .send()
-                .await
-                .map_err(err)?;
-            items.extend(page.items().iter().cloned());
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(items),
-            }
-        }
+        self.client
+            .query()
+            .table_name(&self.table)
+            .index_name(QUEUE_INDEX)
+            .key_condition_expression("queue_pk = :q AND queue_sk BETWEEN :from AND :to")
+            .expression_attribute_values(":q", AttributeValue::S(queue.to_owned()))
+            .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+            .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(err)
     }
 
     /// The listed orders the orders feed found that the pushes never told about (or whose status

@@ -14,6 +14,7 @@ use time::OffsetDateTime;
 use tokio::time::Instant;
 
 use crate::TestTable;
+use crate::linkbest_standin::{Fault, StandIn, Trigger};
 
 /// The settings of the tests: both feeds with one-day windows, an hour of overlap, the first run
 /// `lookback` back, a safety lag of 300 s, pages of 200; no deadline margin; fast retries.
@@ -105,5 +106,51 @@ impl Sync {
             .run_feed(self.feed, mode, owner, now, deadline)
             .await
             .expect("a known feed")
+    }
+}
+
+/// A persistent partner failure at every page position a run reads, each on a fresh table: a clean
+/// scheduled run of `feed` on `scratch` (which `config` is for) lists the positions (at least 6);
+/// then for each, a run that gets a server error at that position every time must fail, the run
+/// after the stand-in heals must complete, and `check(table, position)` judges what the two runs
+/// stored. `at` is the one clock of every run, so every run plans the very same windows.
+pub async fn fail_at_every_page_position(
+    standin: &StandIn,
+    scratch: &TestTable,
+    config: &SyncConfig,
+    (app, feed): ((&str, &str), &'static str),
+    at: OffsetDateTime,
+    check: impl AsyncFn(&TestTable, &str),
+) {
+    let far = || Instant::now() + Duration::from_secs(3_600);
+    let on_table = |table: &TestTable| {
+        let mut config = config.clone();
+        config.store = table.store_config();
+        Sync::new(table, &config, app, feed)
+    };
+    on_table(scratch)
+        .run(Mode::Scheduled, "scratch", at, far())
+        .await
+        .expect("a clean run completes");
+    let positions: Vec<(i64, u32)> = standin
+        .log()
+        .iter()
+        .map(|l| (l.stime.expect("a window"), l.page.expect("a page")))
+        .collect();
+    assert!(positions.len() >= 6, "{positions:?}");
+
+    for (stime, page) in positions {
+        let table = TestTable::create().await;
+        let sync = on_table(&table);
+        standin.fail(Trigger::WindowPage { stime, page }, Fault::ServerError, 1_000);
+        let failed = sync.run(Mode::Scheduled, "failing", at, far()).await;
+        assert!(failed.is_err(), "failure at {stime}/{page}: {failed:?}");
+        standin.heal();
+        let recovered = sync
+            .run(Mode::Scheduled, "recovery", at, far())
+            .await
+            .expect("the run after the failure completes");
+        assert_eq!(recovered.result, "completed");
+        check(&table, &format!("failure at {stime}/{page}")).await;
     }
 }

@@ -84,7 +84,12 @@ pub async fn run(seed: u64) -> Stats {
         Sync::new(&table, &config, APP, SETTLEMENT.name),
         Sync::new(&table, &config, APP, ORDERS.name),
     ];
-    let mut checkpoints: BTreeMap<&str, i64> = BTreeMap::new();
+    let mut judge = Judge {
+        table: &table,
+        standin: &standin,
+        seed,
+        checkpoints: BTreeMap::new(),
+    };
     // Every answer of the stand-in takes a little while, so kills and data changes land mid-run.
     standin.set_latency(Duration::from_millis(rng.u64(1..6)));
 
@@ -133,16 +138,7 @@ pub async fn run(seed: u64) -> Stats {
                     source = during_source;
                     stats.add(changed);
                     if outcome.is_ok() && summary.result != "lease_held" {
-                        check(
-                            &table,
-                            &standin,
-                            &source,
-                            feed.feed,
-                            &mut checkpoints,
-                            &mut stats,
-                            seed,
-                        )
-                        .await;
+                        judge.check(&source, feed.feed, &mut stats).await;
                     }
                 }
                 standin.heal();
@@ -177,16 +173,7 @@ pub async fn run(seed: u64) -> Stats {
                 .violations
                 .push(format!("feed history {seed}: {} never caught up", feed.feed));
         }
-        check(
-            &table,
-            &standin,
-            &source,
-            feed.feed,
-            &mut checkpoints,
-            &mut stats,
-            seed,
-        )
-        .await;
+        judge.check(&source, feed.feed, &mut stats).await;
     }
     for (svc, kind) in [
         (SETTLEMENT_SERVICE, "api:settlement"),
@@ -252,83 +239,89 @@ fn change_data(standin: &StandIn, source: &mut Source, rng: &mut fastrand::Rng, 
     standin.add_orders(updated);
 }
 
-async fn check(
-    table: &TestTable,
-    standin: &StandIn,
-    source: &Source,
-    feed: &'static str,
-    checkpoints: &mut BTreeMap<&'static str, i64>,
-    stats: &mut Stats,
+/// One feed history's table and stand-in, and the checkpoints seen so far (they never move back).
+struct Judge<'a> {
+    table: &'a TestTable,
+    standin: &'a StandIn,
     seed: u64,
-) {
-    let key = if feed == SETTLEMENT.name {
-        SETTLEMENT.checkpoint
-    } else {
-        ORDERS.checkpoint
-    };
-    let checkpoint = table
-        .get(key.pk, key.sk)
-        .await
-        .and_then(|i| attr_n(&i, "checkpoint").and_then(|c| c.parse::<i64>().ok()));
-    let mut fail = |what: String| {
-        stats
-            .violations
-            .push(format!("feed history {seed} ({feed}): {what}"))
-    };
-    let Some(checkpoint) = checkpoint else { return };
-    // 1.
-    if let Some(before) = checkpoints.insert(feed, checkpoint)
-        && before > checkpoint
-    {
-        fail(format!("the checkpoint moved back from {before} to {checkpoint}"));
-    }
-    let items = table.scan().await;
-    let mut lost = 0;
-    if feed == SETTLEMENT.name {
-        let stored: BTreeSet<String> = items
-            .iter()
-            .filter(|i| attr_s(i, "item_type") == Some(CHANGE_ITEM_TYPE))
-            .map(|i| {
-                format!(
-                    "{}|{}|{}",
-                    attr_s(i, "order_sn").unwrap_or("-"),
-                    attr_s(i, "modify_at").unwrap_or("-"),
-                    attr_s(i, "confirm_price").unwrap_or("-")
-                )
-            })
-            .collect();
-        // 2. (the stand-in serves every change it holds; none is ever removed)
-        for c in standin.changes().iter().filter(|c| c.modify_ts <= checkpoint) {
-            if !stored.contains(&change_identity(c)) {
-                lost += 1;
-                fail(format!(
-                    "change {} at {} is under the checkpoint {checkpoint} but not stored",
-                    c.order_sn, c.modify_ts
-                ));
+    checkpoints: BTreeMap<&'static str, i64>,
+}
+
+impl Judge<'_> {
+    /// Checks the feed's invariants (the numbered list at the top of this file) against the table
+    /// after a completed run; every broken one is a violation of this history.
+    async fn check(&mut self, source: &Source, feed: &'static str, stats: &mut Stats) {
+        let (table, standin, seed) = (self.table, self.standin, self.seed);
+        let checkpoints = &mut self.checkpoints;
+        let key = if feed == SETTLEMENT.name {
+            SETTLEMENT.checkpoint
+        } else {
+            ORDERS.checkpoint
+        };
+        let checkpoint = table
+            .get(key.pk, key.sk)
+            .await
+            .and_then(|i| attr_n(&i, "checkpoint").and_then(|c| c.parse::<i64>().ok()));
+        let mut fail = |what: String| {
+            stats
+                .violations
+                .push(format!("feed history {seed} ({feed}): {what}"))
+        };
+        let Some(checkpoint) = checkpoint else { return };
+        // 1.
+        if let Some(before) = checkpoints.insert(feed, checkpoint)
+            && before > checkpoint
+        {
+            fail(format!("the checkpoint moved back from {before} to {checkpoint}"));
+        }
+        let items = table.scan().await;
+        let mut lost = 0;
+        if feed == SETTLEMENT.name {
+            let stored: BTreeSet<String> = items
+                .iter()
+                .filter(|i| attr_s(i, "item_type") == Some(CHANGE_ITEM_TYPE))
+                .map(|i| {
+                    format!(
+                        "{}|{}|{}",
+                        attr_s(i, "order_sn").unwrap_or("-"),
+                        attr_s(i, "modify_at").unwrap_or("-"),
+                        attr_s(i, "confirm_price").unwrap_or("-")
+                    )
+                })
+                .collect();
+            // 2. (the stand-in serves every change it holds; none is ever removed)
+            for c in standin.changes().iter().filter(|c| c.modify_ts <= checkpoint) {
+                if !stored.contains(&change_identity(c)) {
+                    lost += 1;
+                    fail(format!(
+                        "change {} at {} is under the checkpoint {checkpoint} but not stored",
+                        c.order_sn, c.modify_ts
+                    ));
+                }
+            }
+            // 3.
+            for s in stored.difference(&source.changes) {
+                fail(format!("stored a change the source never served: {s}"));
+            }
+        } else {
+            let stored: BTreeSet<&str> = items
+                .iter()
+                .filter(|i| attr_s(i, "item_type") == Some(LISTED_ITEM_TYPE))
+                .filter_map(|i| attr_s(i, "raw"))
+                .collect();
+            for o in standin.orders().iter().filter(|o| o.update_ts <= checkpoint) {
+                if !stored.contains(o.json.as_str()) {
+                    lost += 1;
+                    fail(format!(
+                        "order {} as of {} is under the checkpoint {checkpoint} but not stored",
+                        o.order_sn, o.update_ts
+                    ));
+                }
+            }
+            for s in stored.iter().filter(|s| !source.order_rows.contains(**s)) {
+                fail(format!("stored an order row the source never served: {s}"));
             }
         }
-        // 3.
-        for s in stored.difference(&source.changes) {
-            fail(format!("stored a change the source never served: {s}"));
-        }
-    } else {
-        let stored: BTreeSet<&str> = items
-            .iter()
-            .filter(|i| attr_s(i, "item_type") == Some(LISTED_ITEM_TYPE))
-            .filter_map(|i| attr_s(i, "raw"))
-            .collect();
-        for o in standin.orders().iter().filter(|o| o.update_ts <= checkpoint) {
-            if !stored.contains(o.json.as_str()) {
-                lost += 1;
-                fail(format!(
-                    "order {} as of {} is under the checkpoint {checkpoint} but not stored",
-                    o.order_sn, o.update_ts
-                ));
-            }
-        }
-        for s in stored.iter().filter(|s| !source.order_rows.contains(**s)) {
-            fail(format!("stored an order row the source never served: {s}"));
-        }
+        stats.items_lost += lost;
     }
-    stats.items_lost += lost;
 }
