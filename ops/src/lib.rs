@@ -6,6 +6,7 @@
 //! partitions, `missed` (the sparse `queue` index) and the checkpoints are queries and key reads.
 
 use aws_sdk_dynamodb::Client;
+use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;
 use serde_json::{Map, Value};
 use shared::feed::CheckpointKey;
@@ -104,13 +105,10 @@ impl Ops {
             .map_err(err)
     }
 
-    /// Every item of a partition (all pages).
-    async fn partition(&self, pk: &str) -> OpsResult<Vec<Item>> {
-        self.client
-            .query()
+    /// Every item a query of the table finds (all pages, through the SDK's paginator).
+    async fn query(&self, request: QueryFluentBuilder) -> OpsResult<Vec<Item>> {
+        request
             .table_name(&self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()))
             .into_paginator()
             .items()
             .send()
@@ -119,22 +117,27 @@ impl Ops {
             .map_err(err)
     }
 
+    /// Every item of a partition (all pages).
+    async fn partition(&self, pk: &str) -> OpsResult<Vec<Item>> {
+        let request = self
+            .client
+            .query()
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
+        self.query(request).await
+    }
+
     /// The items of the sparse `queue` index under `queue` with `queue_sk` in `[from, to]`.
     async fn queue(&self, queue: &str, from: &str, to: &str) -> OpsResult<Vec<Item>> {
-        self.client
+        let request = self
+            .client
             .query()
-            .table_name(&self.table)
             .index_name(QUEUE_INDEX)
             .key_condition_expression("queue_pk = :q AND queue_sk BETWEEN :from AND :to")
             .expression_attribute_values(":q", AttributeValue::S(queue.to_owned()))
             .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
-            .expression_attribute_values(":to", AttributeValue::S(to.to_owned()))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(err)
+            .expression_attribute_values(":to", AttributeValue::S(to.to_owned()));
+        self.query(request).await
     }
 
     /// The listed orders the orders feed found that the pushes never told about (or whose status

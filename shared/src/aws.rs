@@ -1,10 +1,10 @@
 //! The AWS clients (DynamoDB; Secrets Manager when a secret is read from it), built once per cold
 //! start from one SDK configuration.
 
-use aws_config::timeout::TimeoutConfig;
-use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use std::time::{Duration, Instant};
 
+use aws_config::timeout::TimeoutConfig;
+use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_dynamodb::Client;
 
 use crate::config::StoreConfig;
@@ -21,11 +21,6 @@ pub async fn dynamodb_client_from(loader: ConfigLoader, config: &StoreConfig) ->
 /// the configured timeouts and the bundle's HTTPS client.
 pub async fn sdk_config(config: &StoreConfig) -> SdkConfig {
     sdk_config_from(aws_config::defaults(BehaviorVersion::latest()), config).await
-}
-
-/// The DynamoDB client of an SDK configuration from [`sdk_config`].
-pub fn dynamodb(sdk: &SdkConfig) -> Client {
-    Client::new(sdk)
 }
 
 /// [`sdk_config`] from a given loader.
@@ -60,7 +55,7 @@ pub struct ColdStart {
 pub async fn cold_start(store: &StoreConfig, secrets: &[&SecretList]) -> ColdStart {
     let sdk_started = Instant::now();
     let sdk = sdk_config(store).await;
-    let dynamodb = dynamodb(&sdk);
+    let dynamodb = Client::new(&sdk);
     let sdk_init = sdk_started.elapsed();
     let secrets_started = Instant::now();
     connect_secrets(&sdk, secrets).await;
