@@ -62,6 +62,7 @@ async fn postback_sample_events_get_their_documented_answers() {
         store: table.store_config(),
         tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
         max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+        create_time_window: None,
     };
     let postback = Postback::new(Store::from_config(table.client.clone(), &config.store), &config);
     for (file, expected) in POSTBACK_EXPECTED {

@@ -57,12 +57,13 @@ async fn postback_under_dynamodb_faults_answers_minus_1_and_the_retry_stores_exa
             store: store_config.clone(),
             tokens: tokens.clone().into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+            create_time_window: None,
         };
         let postback = Postback::new(Store::from_config(client, &store_config), &config);
         let push_id = format!("{}", 7_100 + i);
-        let sign = sign_hex(tokens[0].expose(), "order.created", &push_id, "1000");
+        let sign = sign_hex(tokens[0].expose(), "order.created", &push_id, "1000000000");
         let body = format!(
-            r#"{{"PushId":{push_id},"EventType":"order.created","CreateTime":1000,"Sign":"{sign}","Data":{{"OrderSn":"SO-F{i}","OrdersPrice":9.90}}}}"#
+            r#"{{"PushId":{push_id},"EventType":"order.created","CreateTime":1000000000,"Sign":"{sign}","Data":{{"OrderSn":"SO-F{i}","OrdersPrice":9.90}}}}"#
         );
 
         proxy.set(fault);
@@ -171,6 +172,7 @@ fn postback_via(proxy: &FaultyProxy, table: &TestTable) -> impl Future<Output = 
             store: store_config.clone(),
             tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+            create_time_window: None,
         };
         let store = Store::from_config(client, &store_config);
         (Postback::new(store.clone(), &config), store)
@@ -181,9 +183,9 @@ fn signed_push(push_id: u64, order_sn: &str) -> String {
     let token = parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"))[0]
         .expose()
         .to_owned();
-    let sign = sign_hex(&token, "order.created", &push_id.to_string(), "1000");
+    let sign = sign_hex(&token, "order.created", &push_id.to_string(), "1000000000");
     format!(
-        r#"{{"PushId":{push_id},"EventType":"order.created","CreateTime":1000,"Sign":"{sign}","Data":{{"OrderSn":"{order_sn}","OrdersPrice":9.90}}}}"#
+        r#"{{"PushId":{push_id},"EventType":"order.created","CreateTime":1000000000,"Sign":"{sign}","Data":{{"OrderSn":"{order_sn}","OrdersPrice":9.90}}}}"#
     )
 }
 

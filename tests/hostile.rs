@@ -130,6 +130,39 @@ fn postback_corpus(token: &str) -> Vec<Case> {
         &format!("\"{}\"", "a".repeat(DEFAULT_POSTBACK_MAX_BODY_BYTES)),
     );
     cases.push(case("oversized", post(text(oversized)), "-1"));
+    // The re-split attack: the captured `good` push's signed text `order.created7771747642090`,
+    // its digits moved across a field boundary, under the same Sign and with Data of the
+    // attacker's choosing. Each would sign correctly without the canonical-field rules.
+    for (name, event_type, push_id, create_time) in [
+        ("digit into CreateTime", "order.created", "77", "71747642090"),
+        ("digit into PushId", "order.created", "7771", "747642090"),
+        ("digit into EventType", "order.created7", "77", "1747642090"),
+        ("two digits into EventType", "order.created77", "7", "1747642090"),
+        ("digits as strings", "order.created", "\"77\"", "\"71747642090\""),
+    ] {
+        let forged = format!(
+            r#"{{"PushId":{push_id},"EventType":"{event_type}","CreateTime":{create_time},"Sign":"{good_sign}","Data":{{"OrderSn":"SO-777","Status":"2"}}}}"#
+        );
+        cases.push(case(format!("re-split: {name}"), post(text(forged)), "-1"));
+    }
+    for (name, id) in [
+        ("leading zero", "0777"),
+        ("leading zero as text", "\"0777\""),
+        ("letters", "\"A777\""),
+    ] {
+        let sign = sign_hex(token, "order.created", id.trim_matches('"'), "1747642090");
+        cases.push(case(
+            format!("push id {name} (signed)"),
+            post(text(push(id, "1747642090", &sign, "{}"))),
+            "-1",
+        ));
+    }
+    let short_time = sign_hex(token, "order.created", "777", "174764209");
+    cases.push(case(
+        "create time of nine digits (signed)",
+        post(text(push("777", "174764209", &short_time, "{}"))),
+        "-1",
+    ));
     for (name, sign) in [
         (
             "wrong token",
@@ -420,6 +453,7 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
             store: table.store_config(),
             tokens: tokens.clone().into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+            create_time_window: None,
         },
     );
     let callback = Callback::new(
@@ -474,9 +508,10 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
     }
 
     // Valid deliveries too, so the logs hold successful outcomes with their signatures.
-    let good_push_sign = sign_hex(tokens[0].expose(), "e", "901", "1");
-    let good_push =
-        format!(r#"{{"PushId":901,"EventType":"e","CreateTime":1,"Sign":"{good_push_sign}","Data":{{}}}}"#);
+    let good_push_sign = sign_hex(tokens[0].expose(), "e", "901", "1747642090");
+    let good_push = format!(
+        r#"{{"PushId":901,"EventType":"e","CreateTime":1747642090,"Sign":"{good_push_sign}","Data":{{}}}}"#
+    );
     assert_eq!(
         body_text(
             &postback

@@ -31,6 +31,7 @@ async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
             store: table.store_config(),
             tokens: tokens.clone().into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+            create_time_window: None,
         },
     );
     let callback = Callback::new(
@@ -43,14 +44,19 @@ async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
         },
     );
     for push_id in [11u64, 12, 13] {
-        let sign = sign_hex(tokens[0].expose(), "order.created", &push_id.to_string(), "1000");
+        let sign = sign_hex(
+            tokens[0].expose(),
+            "order.created",
+            &push_id.to_string(),
+            "1000000000",
+        );
         let sn = if push_id == 12 {
             ORDER.to_owned()
         } else {
             format!("OTHER-{push_id}")
         };
         let body = format!(
-            r#"{{"PushId":{push_id},"EventType":"order.created","CreateTime":1000,"Sign":"{sign}","Data":{{"OrderSn":"{sn}"}}}}"#
+            r#"{{"PushId":{push_id},"EventType":"order.created","CreateTime":1000000000,"Sign":"{sign}","Data":{{"OrderSn":"{sn}"}}}}"#
         );
         assert_eq!(body_text(&postback.handle(http_request("POST", body)).await), "1");
         tokio::time::sleep(Duration::from_millis(5)).await;

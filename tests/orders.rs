@@ -112,6 +112,7 @@ fn postback(table: &TestTable, store: Store) -> Postback {
             store: table.store_config(),
             tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+            create_time_window: None,
         },
     )
 }

@@ -26,6 +26,7 @@ fn config(table: &TestTable) -> PostbackConfig {
         store: table.store_config(),
         tokens: tokens().into(),
         max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+        create_time_window: None,
     }
 }
 
@@ -34,13 +35,22 @@ async fn postback(table: &TestTable) -> Postback {
     Postback::new(Store::from_config(table.client.clone(), &config.store), &config)
 }
 
-/// A push body signed with `token`, exactly as Linkbest sends it.
+/// A push body signed with `token`, exactly as Linkbest sends it. A `create_time` under 10^9
+/// is seconds after [`EPOCH`] (a real `CreateTime` has ten digits).
 fn signed_push(token: &str, push_id: u64, event_type: &str, create_time: u64, data: &str) -> String {
+    let create_time = if create_time < 1_000_000_000 {
+        EPOCH + create_time
+    } else {
+        create_time
+    };
     let sign = sign_hex(token, event_type, &push_id.to_string(), &create_time.to_string());
     format!(
         r#"{{"PushId":{push_id},"EventType":"{event_type}","CreateTime":{create_time},"Sign":"{sign}","Data":{data}}}"#
     )
 }
+
+/// Where the tests' small `CreateTime`s count from.
+const EPOCH: u64 = 1_700_000_000;
 
 fn order_data(order_sn: &str, status: i32, price: &str) -> String {
     format!(
@@ -535,4 +545,46 @@ async fn a_write_whose_answer_is_lost_answers_minus_1_and_the_retry_answers_0() 
         .await
         .expect("view written with the push");
     assert_eq!(attr_s(&view, "last_push_id"), Some("9501"));
+}
+
+/// A validly signed push whose `CreateTime` is far from now answers `-1` and stores nothing
+/// (Linkbest retries; the orders feed reads the order back); within the window it is stored.
+/// The review's test push is answered whatever its time. The stored push keeps no `sign`.
+#[tokio::test]
+async fn create_time_outside_the_window_is_refused_and_stores_nothing() {
+    let table = TestTable::create().await;
+    let config = PostbackConfig {
+        create_time_window: Some(Duration::from_secs(86_400)),
+        ..config(&table)
+    };
+    let pb = Postback::new(Store::from_config(table.client.clone(), &config.store), &config);
+    let now = time::OffsetDateTime::now_utc().unix_timestamp() as u64;
+    for (name, at) in [
+        ("two days old", now - 2 * 86_400),
+        ("two days ahead", now + 2 * 86_400),
+        ("years ahead", 4_000_000_000),
+    ] {
+        let body = signed_push(
+            &token(),
+            9301,
+            "order.created",
+            at,
+            &order_data("SO-W", 1, "1.00"),
+        );
+        assert_eq!(deliver(&pb, &body).await, "-1", "{name}");
+    }
+    assert!(table.scan().await.is_empty(), "nothing stored");
+    let recent = signed_push(
+        &token(),
+        9301,
+        "order.created",
+        now - 3_600,
+        &order_data("SO-W", 1, "1.00"),
+    );
+    assert_eq!(deliver(&pb, &recent).await, "1", "an hour old: a retry");
+    let test_push = signed_push(&token(), 0, "", 1_747_642_090, "0");
+    assert_eq!(deliver(&pb, &test_push).await, "1", "the review's test push");
+    let item = table.get(&linkbest_push_pk("9301"), PUSH_SK).await.unwrap();
+    assert!(!item.contains_key("sign"), "the Sign is not kept as an attribute");
+    assert_eq!(table.scan().await.len(), 2, "the push and its order view");
 }

@@ -68,6 +68,7 @@ fn handlers(table: &TestTable, tokens: SecretList, secrets: SecretList) -> (Post
             store: table.store_config(),
             tokens,
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+            create_time_window: None,
         },
     );
     let callback = Callback::new(

@@ -140,6 +140,36 @@ impl StoreConfig {
 
 /// Default body limit of the postback: a push carries one order, a few KiB at most.
 pub const DEFAULT_POSTBACK_MAX_BODY_BYTES: usize = 64 * 1024;
+/// Default of `POSTBACK_CREATE_TIME_WINDOW_SECONDS`: a push's `CreateTime` may be one day from
+/// now either way (the retries span ~45 minutes; a day also absorbs an 8-hour time-zone slip in
+/// Linkbest's epochs, which the `PushClockSkew` metric would show).
+pub const DEFAULT_POSTBACK_CREATE_TIME_WINDOW_SECONDS: u64 = 86_400;
+/// The shortest window accepted: Linkbest's push retry horizon with margin (a shorter one would
+/// refuse genuine retries).
+pub const MIN_POSTBACK_CREATE_TIME_WINDOW_SECONDS: u64 = LINKBEST_PUSH_HORIZON_SECONDS as u64;
+
+/// A record TTL must outlive the window in which a delivery can still arrive (the replay window),
+/// or a retry after the record expired would be stored a second time.
+fn ttl_outlives_window(
+    store: &StoreConfig,
+    window: Option<Duration>,
+    window_name: &'static str,
+) -> Result<(), ConfigError> {
+    if store.record_ttl_days == 0 {
+        return Ok(());
+    }
+    let ttl = Duration::from_secs(u64::from(store.record_ttl_days) * 86_400);
+    match window {
+        Some(window) if ttl >= window => Ok(()),
+        _ => Err(ConfigError::Invalid {
+            name: "RECORD_TTL_DAYS",
+            reason: format!(
+                "records would expire before {window_name} lets a repeat of them in \
+                 (set a TTL of at least the window, or a window; 0 keeps records for ever)"
+            ),
+        }),
+    }
+}
 
 /// Settings of the Linkbest postback function.
 #[derive(Debug, Clone)]
@@ -151,14 +181,37 @@ pub struct PostbackConfig {
     pub tokens: SecretList,
     /// `POSTBACK_MAX_BODY_BYTES` (default 65536): larger bodies are refused with `-1` before parsing.
     pub max_body_bytes: usize,
+    /// `POSTBACK_CREATE_TIME_WINDOW_SECONDS` (default 86400; at least 3000; 0 disables, for the
+    /// fixed sample events of local runs): how far a push's `CreateTime` may be from now, either
+    /// way. A push outside answers `-1` (counted `PushesOutOfWindow`); the review's test push is
+    /// exempt (it is never stored).
+    pub create_time_window: Option<Duration>,
 }
 
 impl PostbackConfig {
     pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let window: u64 = number(
+            env,
+            "POSTBACK_CREATE_TIME_WINDOW_SECONDS",
+            DEFAULT_POSTBACK_CREATE_TIME_WINDOW_SECONDS,
+        )?;
+        if window != 0 && window < MIN_POSTBACK_CREATE_TIME_WINDOW_SECONDS {
+            return Err(ConfigError::Invalid {
+                name: "POSTBACK_CREATE_TIME_WINDOW_SECONDS",
+                reason: format!(
+                    "must be 0 (off) or at least {MIN_POSTBACK_CREATE_TIME_WINDOW_SECONDS} \
+                     (Linkbest retries a push for ~45 minutes)"
+                ),
+            });
+        }
+        let create_time_window = (window > 0).then(|| Duration::from_secs(window));
+        let store = StoreConfig::from_lookup(env)?;
+        ttl_outlives_window(&store, create_time_window, "POSTBACK_CREATE_TIME_WINDOW_SECONDS")?;
         Ok(Self {
-            store: StoreConfig::from_lookup(env)?,
+            store,
             tokens: secrets(env, "LINKBEST_POSTBACK_TOKENS", "LINKBEST_POSTBACK_TOKENS_ARN")?,
             max_body_bytes: number(env, "POSTBACK_MAX_BODY_BYTES", DEFAULT_POSTBACK_MAX_BODY_BYTES)?,
+            create_time_window,
         })
     }
 
@@ -189,10 +242,13 @@ pub struct CallbackConfig {
 impl CallbackConfig {
     pub fn from_lookup(env: &dyn Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let max_age: u64 = number(env, "CALLBACK_MAX_AGE_SECONDS", DEFAULT_CALLBACK_MAX_AGE_SECONDS)?;
+        let max_age = (max_age > 0).then(|| Duration::from_secs(max_age));
+        let store = StoreConfig::from_lookup(env)?;
+        ttl_outlives_window(&store, max_age, "CALLBACK_MAX_AGE_SECONDS")?;
         Ok(Self {
-            store: StoreConfig::from_lookup(env)?,
+            store,
             secrets: secrets(env, "CALLBACK_HMAC_SECRETS", "CALLBACK_HMAC_SECRETS_ARN")?,
-            max_age: (max_age > 0).then(|| Duration::from_secs(max_age)),
+            max_age,
             max_body_bytes: number(env, "CALLBACK_MAX_BODY_BYTES", DEFAULT_CALLBACK_MAX_BODY_BYTES)?,
         })
     }
@@ -253,6 +309,20 @@ pub fn linkbest_feed_defaults(safety_lag: i64) -> FeedSettings {
     }
 }
 
+/// A non-negative number of seconds (a negative safety lag would read the future and move the
+/// checkpoint past rows not yet written; a negative overlap would leave gaps).
+fn seconds(
+    env: &dyn Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: i64,
+) -> Result<i64, ConfigError> {
+    let value: u64 = number(env, name, default.max(0) as u64)?;
+    i64::try_from(value).map_err(|_| ConfigError::Invalid {
+        name,
+        reason: "too large".into(),
+    })
+}
+
 /// One feed's paging settings from `vars`, `defaults` where unset.
 pub fn feed_settings(
     env: &dyn Fn(&str) -> Option<String>,
@@ -277,9 +347,9 @@ pub fn feed_settings(
         page_size,
         windows: WindowSettings {
             max_span,
-            overlap: number(env, vars.overlap, defaults.windows.overlap)?,
-            safety_lag: number(env, vars.safety_lag, defaults.windows.safety_lag)?,
-            initial_lookback: number(env, vars.initial_lookback, defaults.windows.initial_lookback)?,
+            overlap: seconds(env, vars.overlap, defaults.windows.overlap)?,
+            safety_lag: seconds(env, vars.safety_lag, defaults.windows.safety_lag)?,
+            initial_lookback: seconds(env, vars.initial_lookback, defaults.windows.initial_lookback)?,
         },
         max_pages_per_window: number(env, vars.max_pages, defaults.max_pages_per_window)?,
     })
@@ -495,6 +565,10 @@ mod tests {
             ("ORDERS_WINDOW_SECONDS", "0"),
             ("LINKBEST_API_BASE_URL", "ftp://x"),
             ("LINKBEST_MAX_ATTEMPTS", "0"),
+            ("ORDERS_SAFETY_LAG_SECONDS", "-60"),
+            ("SETTLEMENT_SAFETY_LAG_SECONDS", "-1"),
+            ("SETTLEMENT_OVERLAP_SECONDS", "-3600"),
+            ("ORDERS_INITIAL_LOOKBACK_SECONDS", "-1"),
         ] {
             let mut pairs = base.to_vec();
             pairs.push((name, value));
@@ -541,6 +615,79 @@ mod tests {
             ]),
             Err(ConfigError::Invalid {
                 name: "SECRETS_REFRESH_SECONDS",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn the_push_create_time_window_and_record_ttls() {
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![("TABLE_NAME", "t"), ("LINKBEST_POSTBACK_TOKENS", "a")];
+            pairs.extend_from_slice(extra);
+            PostbackConfig::from_lookup(&lookup(&pairs))
+        };
+        assert_eq!(
+            with(&[]).unwrap().create_time_window,
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            with(&[("POSTBACK_CREATE_TIME_WINDOW_SECONDS", "0")])
+                .unwrap()
+                .create_time_window,
+            None
+        );
+        for (name, value) in [
+            ("POSTBACK_CREATE_TIME_WINDOW_SECONDS", "600"),
+            ("POSTBACK_CREATE_TIME_WINDOW_SECONDS", "-1"),
+        ] {
+            assert!(
+                matches!(with(&[(name, value)]), Err(ConfigError::Invalid { name: n, .. }) if n == name),
+                "{name}={value}"
+            );
+        }
+        // A record TTL shorter than the window a repeat can arrive in would let it in twice.
+        assert!(with(&[("RECORD_TTL_DAYS", "1")]).is_ok());
+        assert!(matches!(
+            with(&[
+                ("RECORD_TTL_DAYS", "1"),
+                ("POSTBACK_CREATE_TIME_WINDOW_SECONDS", "172800")
+            ]),
+            Err(ConfigError::Invalid {
+                name: "RECORD_TTL_DAYS",
+                ..
+            })
+        ));
+        assert!(matches!(
+            with(&[
+                ("RECORD_TTL_DAYS", "30"),
+                ("POSTBACK_CREATE_TIME_WINDOW_SECONDS", "0")
+            ]),
+            Err(ConfigError::Invalid {
+                name: "RECORD_TTL_DAYS",
+                ..
+            })
+        ));
+        let callback = |extra: &[(&'static str, &'static str)]| {
+            let mut pairs = vec![("TABLE_NAME", "t"), ("CALLBACK_HMAC_SECRETS", "s")];
+            pairs.extend_from_slice(extra);
+            CallbackConfig::from_lookup(&lookup(&pairs))
+        };
+        assert!(
+            callback(&[("RECORD_TTL_DAYS", "3")]).is_ok(),
+            "72 h window, 3-day TTL"
+        );
+        assert!(matches!(
+            callback(&[("RECORD_TTL_DAYS", "2")]),
+            Err(ConfigError::Invalid {
+                name: "RECORD_TTL_DAYS",
+                ..
+            })
+        ));
+        assert!(matches!(
+            callback(&[("RECORD_TTL_DAYS", "90"), ("CALLBACK_MAX_AGE_SECONDS", "0")]),
+            Err(ConfigError::Invalid {
+                name: "RECORD_TTL_DAYS",
                 ..
             })
         ));

@@ -39,6 +39,16 @@ pub mod names {
     /// linkbest-sync, orders feed: orders no push ever brought / statuses the pushes never told.
     pub const ORDERS_FOUND_ONLY_BY_POLL: &str = "OrdersFoundOnlyByPoll";
     pub const STATUS_FOUND_ONLY_BY_POLL: &str = "StatusFoundOnlyByPoll";
+    /// postback: a validly signed push whose `CreateTime` is outside the accepted window (`-1`).
+    pub const PUSHES_OUT_OF_WINDOW: &str = "PushesOutOfWindow";
+    /// postback: `received_at − CreateTime` of every validly signed push (seconds; about +8 h
+    /// for every push would mean Linkbest's epochs are Beijing local time, not UTC).
+    pub const PUSH_CLOCK_SKEW: &str = "PushClockSkew";
+    /// callback: a validly signed callback whose body could not be understood; stored raw and
+    /// answered 200 (iGV would give up after three attempts and has no feed to recover it).
+    pub const CALLBACKS_NOT_UNDERSTOOD: &str = "CallbacksNotUnderstood";
+    /// linkbest-sync, orders feed: listed rows without a usable `OrderSn`, kept unlinked.
+    pub const ROWS_UNLINKED: &str = "RowsUnlinked";
 
     pub const ALL: &[&str] = &[
         PUSHES_STORED,
@@ -57,6 +67,10 @@ pub mod names {
         SYNC_LAG_SECONDS,
         ORDERS_FOUND_ONLY_BY_POLL,
         STATUS_FOUND_ONLY_BY_POLL,
+        PUSHES_OUT_OF_WINDOW,
+        PUSH_CLOCK_SKEW,
+        CALLBACKS_NOT_UNDERSTOOD,
+        ROWS_UNLINKED,
     ];
 }
 
@@ -119,22 +133,24 @@ pub fn emit(function: &str, metrics: &[(&str, f64, Unit)]) {
     print(&[("Function", function)], metrics);
 }
 
-/// The line of one handled delivery: one to `outcome` and, when a write was made, its latency.
-pub fn emit_delivery(function: &str, outcome: &str, store_time: Option<std::time::Duration>) {
-    match store_time {
-        Some(took) => emit(
-            function,
-            &[
-                (outcome, 1.0, Unit::Count),
-                (
-                    names::STORE_LATENCY,
-                    took.as_secs_f64() * 1000.0,
-                    Unit::Milliseconds,
-                ),
-            ],
-        ),
-        None => emit(function, &[(outcome, 1.0, Unit::Count)]),
+/// The line of one handled delivery: one to `outcome`, when a write was made its latency, and
+/// the delivery's `extra` figures.
+pub fn emit_delivery(
+    function: &str,
+    outcome: &str,
+    store_time: Option<std::time::Duration>,
+    extra: &[(&str, f64, Unit)],
+) {
+    let mut metrics = vec![(outcome, 1.0, Unit::Count)];
+    if let Some(took) = store_time {
+        metrics.push((
+            names::STORE_LATENCY,
+            took.as_secs_f64() * 1000.0,
+            Unit::Milliseconds,
+        ));
     }
+    metrics.extend_from_slice(extra);
+    emit(function, &metrics);
 }
 
 /// Writes one EMF line for one feed of `function` (dimensions `Function`, `Feed`).

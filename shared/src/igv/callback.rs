@@ -154,7 +154,12 @@ impl Callback {
             .await;
         let status = status_for(&delivery.result);
         log_delivery(&delivery, status, started, lambda_request_id.as_deref());
-        metrics::emit_delivery("callback", metric_for(&delivery.result), delivery.seen.store_time);
+        metrics::emit_delivery(
+            "callback",
+            metric_for(&delivery.result),
+            delivery.seen.store_time,
+            &[],
+        );
         let word = match &delivery.result {
             Ok(outcome) => outcome_word(outcome),
             Err(e) => e.outcome(),

@@ -31,6 +31,10 @@ pub enum PostbackError {
     NotUtf8,
     #[error(transparent)]
     Rejected(#[from] PushRejection),
+    /// A validly signed push whose `CreateTime` is too far from now (`skew_secs` = received −
+    /// created). Linkbest retries; the orders feed reads the order back in any case.
+    #[error("CreateTime is {skew_secs} s before now, outside the window of ±{window_secs} s")]
+    OutOfWindow { skew_secs: i64, window_secs: u64 },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The postback tokens cannot be read (Secrets Manager): nothing can be verified, so nothing
@@ -89,6 +93,7 @@ pub fn metric_for(result: &Result<PostbackOutcome, PostbackError>) -> &'static s
         Ok(PostbackOutcome::Record(RecordWrite::Duplicate { .. })) => names::DUPLICATES,
         Ok(PostbackOutcome::TestPush) => names::TEST_PUSHES,
         Err(PostbackError::Rejected(PushRejection::BadSignature)) => names::SIGNATURE_FAILURES,
+        Err(PostbackError::OutOfWindow { .. }) => names::PUSHES_OUT_OF_WINDOW,
         Err(PostbackError::Store(_)) => names::STORE_FAILURES,
         Err(PostbackError::SecretsUnavailable(_)) => names::SECRETS_UNAVAILABLE,
         Err(_) => names::REJECTED_REQUESTS,
@@ -101,6 +106,7 @@ pub struct Postback {
     store: Store,
     tokens: SecretList,
     max_body_bytes: usize,
+    create_time_window: Option<std::time::Duration>,
 }
 
 /// One delivery as the handler saw it, for the log line.
@@ -109,6 +115,8 @@ struct Delivery {
     result: Result<PostbackOutcome, PostbackError>,
     /// How long the DynamoDB write took, when one was made.
     store_time: Option<std::time::Duration>,
+    /// `received_at − CreateTime` in seconds, for a validly signed push (not the test push).
+    skew_secs: Option<i64>,
 }
 
 impl Postback {
@@ -117,6 +125,7 @@ impl Postback {
             store,
             tokens: config.tokens.clone(),
             max_body_bytes: config.max_body_bytes,
+            create_time_window: config.create_time_window,
         }
     }
 
@@ -134,7 +143,15 @@ impl Postback {
             .await;
         let answer = answer_for(&delivery.result);
         log_delivery(&delivery, answer, started, lambda_request_id.as_deref());
-        metrics::emit_delivery("postback", metric_for(&delivery.result), delivery.store_time);
+        let skew = delivery
+            .skew_secs
+            .map(|secs| (names::PUSH_CLOCK_SKEW, secs as f64, metrics::Unit::Seconds));
+        metrics::emit_delivery(
+            "postback",
+            metric_for(&delivery.result),
+            delivery.store_time,
+            skew.as_slice(),
+        );
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/plain")
@@ -157,6 +174,7 @@ impl Postback {
                     push: None,
                     result: Err(e),
                     store_time: None,
+                    skew_secs: None,
                 };
             }
         };
@@ -167,17 +185,27 @@ impl Postback {
                     push: None,
                     result: Err(e.into()),
                     store_time: None,
+                    skew_secs: None,
                 };
             }
         };
         let mut store_time = None;
+        let mut skew_secs = None;
         let result = self
-            .accept(&push, text, received_at, lambda_request_id, &mut store_time)
+            .accept(
+                &push,
+                text,
+                received_at,
+                lambda_request_id,
+                &mut store_time,
+                &mut skew_secs,
+            )
             .await;
         Delivery {
             push: Some(push),
             result,
             store_time,
+            skew_secs,
         }
     }
 
@@ -204,10 +232,22 @@ impl Postback {
         received_at: OffsetDateTime,
         lambda_request_id: Option<&str>,
         store_time: &mut Option<std::time::Duration>,
+        skew_secs: &mut Option<i64>,
     ) -> Result<PostbackOutcome, PostbackError> {
         verify_sign(push, &self.tokens.current().await?)?;
         if push.is_test_push() {
+            // Never stored, so no version to bound; the document's test push is from 2025.
             return Ok(PostbackOutcome::TestPush);
+        }
+        let skew = received_at.unix_timestamp() - push.create_time_secs as i64;
+        *skew_secs = Some(skew);
+        if let Some(window) = self.create_time_window
+            && skew.unsigned_abs() > window.as_secs()
+        {
+            return Err(PostbackError::OutOfWindow {
+                skew_secs: skew,
+                window_secs: window.as_secs(),
+            });
         }
         let new = NewPush {
             push,
@@ -267,6 +307,15 @@ fn log_delivery(delivery: &Delivery, answer: PushAnswer, started: Instant, lambd
             target: "postback", outcome = "secrets_unavailable", answer, push_id, event_type,
             error = %e, latency_ms, lambda_request_id,
             "postback tokens not available; push not verified, Linkbest will retry"
+        ),
+        Err(PostbackError::OutOfWindow {
+            skew_secs,
+            window_secs,
+        }) => tracing::warn!(
+            target: "postback", outcome = "out_of_window", answer, push_id, event_type, order_sn,
+            create_time = push.map(|p| p.create_time.as_str()), skew_secs, window_secs, latency_ms,
+            lambda_request_id,
+            "validly signed push with a CreateTime outside the window; refused, Linkbest will retry"
         ),
         Err(e) => tracing::warn!(
             target: "postback", outcome = "rejected", answer, push_id, event_type,

@@ -17,6 +17,17 @@ pub const TEST_PUSH_ID: &str = "0";
 pub const MAX_EVENT_TYPE_LEN: usize = 128;
 /// Longest order field value kept in the order view (Linkbest strings are at most 255 characters).
 pub const MAX_ORDER_FIELD_LEN: usize = 255;
+/// Digits of a `CreateTime`: unix seconds from 2001-09-09 to 2286-11-20 have exactly ten.
+pub const CREATE_TIME_DIGITS: usize = 10;
+
+/// A canonical `PushId`: decimal digits without a leading zero (`0` alone is the review's test
+/// push). The signature covers `EventType + PushId + CreateTime` without separators; with this
+/// rule, an `EventType` that does not end in a digit and a `CreateTime` of exactly ten digits,
+/// the signed text splits into its three fields in exactly one way, so digits cannot be moved
+/// across a boundary to forge a new `PushId` or `CreateTime` under a captured `Sign`.
+pub fn is_canonical_push_id(id: &str) -> bool {
+    id == TEST_PUSH_ID || (is_plain_unsigned_integer(id) && !id.starts_with('0'))
+}
 
 /// Order fields copied from `Data` into the order view: (Linkbest name, attribute name).
 /// `OrderSn` links a push to its order and is handled separately.
@@ -167,6 +178,12 @@ pub fn parse_push(body: &str) -> Result<OrderPush, PushRejection> {
         }
     };
     validate_id(&push_id).map_err(|e: IdError| invalid("PushId", e.to_string()))?;
+    if !is_canonical_push_id(&push_id) {
+        return Err(invalid(
+            "PushId",
+            "expected decimal digits without a leading zero",
+        ));
+    }
 
     // PHP string concatenation turns null into "", so a null EventType signs as the empty string.
     let event_type = match scalar_text(required(&object, "EventType", &[])?) {
@@ -185,8 +202,18 @@ pub fn parse_push(body: &str) -> Result<OrderPush, PushRejection> {
             format!("longer than {MAX_EVENT_TYPE_LEN} bytes"),
         ));
     }
+    if event_type.ends_with(|c: char| c.is_ascii_digit()) {
+        // Its boundary with PushId would be ambiguous in the signed text (see is_canonical_push_id).
+        return Err(invalid("EventType", "ends in a digit"));
+    }
 
     let create_time = integer_text(required(&object, "CreateTime", &["CrateTime"])?, "CreateTime")?;
+    if create_time.len() != CREATE_TIME_DIGITS {
+        return Err(invalid(
+            "CreateTime",
+            format!("expected unix seconds of exactly {CREATE_TIME_DIGITS} digits"),
+        ));
+    }
     let create_time_secs = create_time
         .parse::<u64>()
         .map_err(|_| invalid("CreateTime", "out of range"))?;
@@ -334,7 +361,7 @@ mod tests {
 
     #[test]
     fn any_configured_token_verifies_and_others_do_not() {
-        let b = body("123", "e", "1", "{}", "new-token");
+        let b = body("123", "e", "1747642090", "{}", "new-token");
         let p = parse_push(&b).unwrap();
         assert!(verify_sign(&p, &tokens(&["old-token", "new-token"])).is_ok());
         assert_eq!(
@@ -346,7 +373,7 @@ mod tests {
 
     #[test]
     fn sign_compares_without_case_and_rejects_non_hex() {
-        let mut p = parse_push(&body("5", "e", "1", "0", TOKEN)).unwrap();
+        let mut p = parse_push(&body("5", "e", "1747642090", "0", TOKEN)).unwrap();
         p.sign = p.sign.to_uppercase();
         assert!(verify_sign(&p, &tokens(&[TOKEN])).is_ok());
         p.sign = "zz".repeat(16);
@@ -357,7 +384,7 @@ mod tests {
 
     #[test]
     fn every_single_character_change_of_the_sign_is_refused() {
-        let p = parse_push(&body("5", "e", "1", "0", TOKEN)).unwrap();
+        let p = parse_push(&body("5", "e", "1747642090", "0", TOKEN)).unwrap();
         for i in 0..p.sign.len() {
             let mut bytes = p.sign.clone().into_bytes();
             bytes[i] = if bytes[i] == b'0' { b'1' } else { b'0' };
@@ -388,7 +415,7 @@ mod tests {
         let b = body(
             "98765432109876543210",
             "e",
-            "1",
+            "1747642090",
             r#"{"OrderSn":12345678901234567890123}"#,
             TOKEN,
         );
@@ -399,7 +426,13 @@ mod tests {
 
     #[test]
     fn double_encoded_data_still_links_the_order() {
-        let b = body("9", "e", "1", r#""{\"orderSn\":\"A-1\",\"status\":1}""#, TOKEN);
+        let b = body(
+            "9",
+            "e",
+            "1747642090",
+            r#""{\"orderSn\":\"A-1\",\"status\":1}""#,
+            TOKEN,
+        );
         let p = parse_push(&b).unwrap();
         assert_eq!(
             p.order,
@@ -412,11 +445,18 @@ mod tests {
 
     #[test]
     fn unusable_order_numbers_do_not_refuse_the_push() {
-        let p = parse_push(&body("9", "e", "1", r#"{"OrderSn":"has space"}"#, TOKEN)).unwrap();
+        let p = parse_push(&body("9", "e", "1747642090", r#"{"OrderSn":"has space"}"#, TOKEN)).unwrap();
         assert!(matches!(p.order, OrderLink::Unusable(_)));
-        let p = parse_push(&body("9", "e", "1", r#"{"OrderSn":"a","orderSN":"b"}"#, TOKEN)).unwrap();
+        let p = parse_push(&body(
+            "9",
+            "e",
+            "1747642090",
+            r#"{"OrderSn":"a","orderSN":"b"}"#,
+            TOKEN,
+        ))
+        .unwrap();
         assert!(matches!(p.order, OrderLink::Unusable(_)));
-        let p = parse_push(&body("9", "e", "1", r#"{"OrderSn":{"x":1}}"#, TOKEN)).unwrap();
+        let p = parse_push(&body("9", "e", "1747642090", r#"{"OrderSn":{"x":1}}"#, TOKEN)).unwrap();
         assert!(matches!(p.order, OrderLink::Unusable(_)));
     }
 
@@ -443,11 +483,11 @@ mod tests {
             ("", PushRejection::NotJsonObject(String::new())),
             ("[]", PushRejection::NotJsonObject(String::new())),
             (
-                r#"{"EventType":"e","CreateTime":1,"Sign":"x","Data":0}"#,
+                r#"{"EventType":"e","CreateTime":1747642090,"Sign":"x","Data":0}"#,
                 PushRejection::MissingField("PushId"),
             ),
             (
-                r#"{"PushId":1,"CreateTime":1,"Sign":"x","Data":0}"#,
+                r#"{"PushId":1,"CreateTime":1747642090,"Sign":"x","Data":0}"#,
                 PushRejection::MissingField("EventType"),
             ),
             (
@@ -455,11 +495,11 @@ mod tests {
                 PushRejection::MissingField("CreateTime"),
             ),
             (
-                r#"{"PushId":1,"EventType":"e","CreateTime":1,"Data":0}"#,
+                r#"{"PushId":1,"EventType":"e","CreateTime":1747642090,"Data":0}"#,
                 PushRejection::MissingField("Sign"),
             ),
             (
-                r#"{"PushId":1,"EventType":"e","CreateTime":1,"Sign":"x"}"#,
+                r#"{"PushId":1,"EventType":"e","CreateTime":1747642090,"Sign":"x"}"#,
                 PushRejection::MissingField("Data"),
             ),
         ];
@@ -471,15 +511,15 @@ mod tests {
             }
         }
         let invalid = [
-            r#"{"PushId":1.5,"EventType":"e","CreateTime":1,"Sign":"x","Data":0}"#,
-            r#"{"PushId":-1,"EventType":"e","CreateTime":1,"Sign":"x","Data":0}"#,
-            r#"{"PushId":"a b","EventType":"e","CreateTime":1,"Sign":"x","Data":0}"#,
-            r#"{"PushId":"","EventType":"e","CreateTime":1,"Sign":"x","Data":0}"#,
-            r#"{"PushId":[1],"EventType":"e","CreateTime":1,"Sign":"x","Data":0}"#,
-            r#"{"PushId":1,"EventType":{},"CreateTime":1,"Sign":"x","Data":0}"#,
+            r#"{"PushId":1.5,"EventType":"e","CreateTime":1747642090,"Sign":"x","Data":0}"#,
+            r#"{"PushId":-1,"EventType":"e","CreateTime":1747642090,"Sign":"x","Data":0}"#,
+            r#"{"PushId":"a b","EventType":"e","CreateTime":1747642090,"Sign":"x","Data":0}"#,
+            r#"{"PushId":"","EventType":"e","CreateTime":1747642090,"Sign":"x","Data":0}"#,
+            r#"{"PushId":[1],"EventType":"e","CreateTime":1747642090,"Sign":"x","Data":0}"#,
+            r#"{"PushId":1,"EventType":{},"CreateTime":1747642090,"Sign":"x","Data":0}"#,
             r#"{"PushId":1,"EventType":"e","CreateTime":"2025-01-01","Sign":"x","Data":0}"#,
             r#"{"PushId":1,"EventType":"e","CreateTime":99999999999999999999999,"Sign":"x","Data":0}"#,
-            r#"{"PushId":1,"EventType":"e","CreateTime":1,"Sign":5,"Data":0}"#,
+            r#"{"PushId":1,"EventType":"e","CreateTime":1747642090,"Sign":5,"Data":0}"#,
         ];
         for input in invalid {
             assert!(
@@ -487,7 +527,8 @@ mod tests {
                 "input {input}"
             );
         }
-        let ambiguous = r#"{"PushId":1,"pushid":2,"EventType":"e","CreateTime":1,"Sign":"x","Data":0}"#;
+        let ambiguous =
+            r#"{"PushId":1,"pushid":2,"EventType":"e","CreateTime":1747642090,"Sign":"x","Data":0}"#;
         assert!(matches!(parse_push(ambiguous), Err(PushRejection::Ambiguous(_))));
     }
 
@@ -506,5 +547,57 @@ mod tests {
         assert!(mk("9", 100).version() < mk("10", 100).version());
         assert!(mk("99999", 100).version() < mk("abc", 100).version());
         assert_eq!(mk("7", 5).version(), mk("7", 5).version());
+    }
+}
+
+#[cfg(test)]
+mod resplit {
+    use super::*;
+
+    /// Every way to cut `text` into (EventType, PushId, CreateTime) that parses, signed as given.
+    fn parses(event_type: &str, push_id: &str, create_time: &str) -> bool {
+        let sign = sign_hex("t", event_type, push_id, create_time);
+        let body = format!(
+            r#"{{"PushId":"{push_id}","EventType":"{event_type}","CreateTime":"{create_time}","Sign":"{sign}","Data":{{}}}}"#
+        );
+        parse_push(&body).is_ok()
+    }
+
+    #[test]
+    fn a_captured_signature_signs_exactly_one_push() {
+        // The review's scenario: one captured push, its digits moved across each boundary.
+        let (event, id, ct) = ("order.created", "123456", "1747642090");
+        assert!(parses(event, id, ct));
+        let signed = format!("{event}{id}{ct}");
+        let mut accepted = Vec::new();
+        for a in 0..=signed.len() {
+            for b in a..=signed.len() {
+                let (e, p, c) = (&signed[..a], &signed[a..b], &signed[b..]);
+                if parses(e, p, c) {
+                    accepted.push((e.to_owned(), p.to_owned(), c.to_owned()));
+                }
+            }
+        }
+        assert_eq!(accepted, vec![(event.to_owned(), id.to_owned(), ct.to_owned())]);
+    }
+
+    #[test]
+    fn the_resplit_fields_are_refused_one_by_one() {
+        assert!(
+            !parses("order.created", "12345", "61747642090"),
+            "11-digit CreateTime"
+        );
+        assert!(
+            !parses("order.created", "1234561", "747642090"),
+            "9-digit CreateTime"
+        );
+        assert!(
+            !parses("order.created1", "23456", "1747642090"),
+            "EventType ending in a digit"
+        );
+        assert!(!parses("order.created", "0123456", "1747642090"), "leading zero");
+        assert!(!parses("order.created", "12a", "1747642090"), "not digits");
+        assert!(parses("", "0", "1747642090"), "the review's test push");
+        assert!(!parses("", "00", "1747642090"));
     }
 }

@@ -8,6 +8,8 @@
 //! - 1–2 delivery chains per id, each starting at a random moment, some as a burst of 2–5 identical
 //!   deliveries at once; chains with a bad signature mixed in (and ids that only ever come with
 //!   one);
+//! - re-split forgeries: a genuine push's `Sign` reused with the last digit of its PushId moved
+//!   into `CreateTime` (a new, shorter PushId with the forger's `Data`), which must be refused;
 //! - a chain whose delivery fails (`-1`, HTTP ≠ 200, or cut off) is delivered again after the
 //!   partner's schedule, compressed 10 000× (Linkbest: 60, 300, 600, 1800 s; iGV: 5, 30 min),
 //!   until it succeeds or the partner gives up;
@@ -83,6 +85,7 @@ impl Handlers {
                 store: config.clone(),
                 tokens: vec![Secret::new(TOKEN)].into(),
                 max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+                create_time_window: None,
             },
         );
         let callback = Callback::new(
@@ -126,6 +129,7 @@ pub async fn warm_up() {
             variant: 0,
             signed: true,
             fresh_timestamps: false,
+            resplit_of: None,
         };
         let _ = deliver(&clean, &d, 0).await;
     }
@@ -244,10 +248,19 @@ async fn deliver(handlers: &Handlers, d: &Delivery, attempt: usize) -> Answer {
     match d.kind {
         Kind::Push => {
             let token = if d.signed { TOKEN } else { "someone-else's-token" };
-            let sign = sign_hex(token, "order.status", &d.id, &d.time.to_string());
+            let (sign, create_time) = match &d.resplit_of {
+                Some((genuine_id, genuine_time)) => (
+                    sign_hex(TOKEN, "order.status", genuine_id, &genuine_time.to_string()),
+                    format!("{}{genuine_time}", &genuine_id[genuine_id.len() - 1..]),
+                ),
+                None => (
+                    sign_hex(token, "order.status", &d.id, &d.time.to_string()),
+                    d.time.to_string(),
+                ),
+            };
             let body = format!(
-                r#"{{"PushId":{},"EventType":"order.status","CreateTime":{},"Sign":"{sign}","Data":{{"OrderSn":"{}","Status":"{}","OrdersPrice":{}.00}}}}"#,
-                d.id, d.time, d.order, d.status, d.variant
+                r#"{{"PushId":{},"EventType":"order.status","CreateTime":{create_time},"Sign":"{sign}","Data":{{"OrderSn":"{}","Status":"{}","OrdersPrice":{}.00}}}}"#,
+                d.id, d.order, d.status, d.variant
             );
             Answer::Push(body_text(
                 &handlers.postback.handle(http_request("POST", body)).await,
@@ -514,6 +527,9 @@ struct Delivery {
     variant: u32,
     signed: bool,
     fresh_timestamps: bool,
+    /// A re-split forgery: the genuine push (PushId, CreateTime) whose `Sign` it carries; its own
+    /// PushId is that one's without the last digit, which is moved in front of `CreateTime`.
+    resplit_of: Option<(String, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -578,7 +594,7 @@ impl Workload {
             };
             for i in 0..count {
                 let id = match kind {
-                    Kind::Push => format!("{tag}{i:03}"),
+                    Kind::Push => format!("1{tag:012}{i:03}"),
                     Kind::Callback => format!("h{tag}-r{i}"),
                 };
                 let base = Delivery {
@@ -593,6 +609,7 @@ impl Workload {
                     variant: 0,
                     signed: true,
                     fresh_timestamps: rng.bool(),
+                    resplit_of: None,
                 };
                 let only_forged = rng.u8(0..10) == 0;
                 if !only_forged {
@@ -619,6 +636,23 @@ impl Workload {
                         start_ms: rng.u64(0..40),
                         burst: 1,
                     });
+                }
+                if kind == Kind::Push && rng.u8(0..4) == 0 {
+                    // The forger's PushId is 15 digits, every genuine one 16: no collision.
+                    let forged_id = id[..id.len() - 1].to_owned();
+                    chains.push(Chain {
+                        delivery: Delivery {
+                            id: forged_id.clone(),
+                            variant: 9,
+                            signed: false,
+                            resplit_of: Some((id.clone(), base.time)),
+                            status: 2,
+                            ..base.clone()
+                        },
+                        start_ms: rng.u64(0..40),
+                        burst: 1,
+                    });
+                    ids.push(Id { kind, id: forged_id });
                 }
                 ids.push(Id { kind, id });
             }
