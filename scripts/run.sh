@@ -160,6 +160,8 @@ if $once; then
     read -r _ timeout memory < <(.venv/bin/python scripts/template_function.py "$fn")
     for _ in 1 2 3 4; do
       port=$(free_port)
+      # The strictest application log level Lambda offers: metric lines must survive it.
+      AWS_LAMBDA_LOG_LEVEL=ERROR \
       AWS_LAMBDA_FUNCTION_NAME=$fn AWS_LAMBDA_FUNCTION_TIMEOUT=$timeout AWS_LAMBDA_FUNCTION_MEMORY_SIZE=$memory \
         setsid "$rie" --runtime-interface-emulator-address "127.0.0.1:$port" \
         --runtime-api-address "127.0.0.1:$(free_port)" "$root/target/debug/$fn" >>"$rundir/load.log" 2>&1 &
@@ -170,6 +172,9 @@ if $once; then
   done
   POSTBACK_INVOKE_URLS=${urls[postback]} CALLBACK_INVOKE_URLS=${urls[callback]} \
     "$root/target/debug/load-test" | sed 's/^/  /' || failed=1
+  # One metric line per delivery (360), each kept by Lambda's filter at ERROR.
+  kept=$(.venv/bin/python scripts/check_emf_kept.py "$rundir/load.log" ERROR 360) || failed=1
+  echo "  load.log: $kept"
   # No secret, token or signature may ever reach a log line.
   for log in invoke.log load.log; do
     leaks=$(.venv/bin/python scripts/find_secrets_in_logs.py "$rundir/$log" local.env events) || failed=1

@@ -1,6 +1,15 @@
 //! CloudWatch metrics without API calls: Embedded Metric Format lines on stdout, which Lambda
 //! ships to CloudWatch Logs and CloudWatch turns into metrics (namespace `PartnerIngest`,
 //! dimension `Function`).
+//!
+//! **Every line survives Lambda's log-level filter.** With advanced logging controls, Lambda
+//! drops JSON lines below the function's application log level, and a line without a `level`
+//! counts as INFO: at `LogLevel: WARN` every metric would vanish, the alarms could never fire and
+//! the lag alarms (missing data = breaching) would fire for ever. So each EMF line carries
+//! `"level"` equal to the configured level (`AWS_LAMBDA_LOG_LEVEL`), the least severe level
+//! Lambda keeps whatever it is set to.
+
+use std::sync::OnceLock;
 
 use serde_json::{Map, Value, json};
 
@@ -92,10 +101,39 @@ impl Unit {
     }
 }
 
+/// Lambda's application log levels, least severe first.
+pub const LAMBDA_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
+
+/// The `level` an EMF line carries so Lambda keeps it under the application log level
+/// `lambda_level` (`AWS_LAMBDA_LOG_LEVEL`): that level itself; INFO when unset (Lambda's default);
+/// FATAL, which every setting keeps, for a value Lambda does not define.
+pub fn emf_level(lambda_level: Option<&str>) -> &'static str {
+    match lambda_level.map(str::trim).filter(|l| !l.is_empty()) {
+        None => "INFO",
+        Some(level) => LAMBDA_LEVELS
+            .iter()
+            .find(|l| l.eq_ignore_ascii_case(level))
+            .copied()
+            .unwrap_or("FATAL"),
+    }
+}
+
+/// The level of this process's EMF lines, read once.
+fn process_level() -> &'static str {
+    static LEVEL: OnceLock<&'static str> = OnceLock::new();
+    LEVEL.get_or_init(|| emf_level(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref()))
+}
+
 /// One EMF line holding `metrics` under the dimensions `dimensions` (name, value; `Function`
-/// first), stamped `timestamp_ms`.
-pub fn emf_line(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)], timestamp_ms: i64) -> String {
+/// first), stamped `timestamp_ms`, with the log `level` Lambda's filter reads.
+pub fn emf_line(
+    level: &str,
+    dimensions: &[(&str, &str)],
+    metrics: &[(&str, f64, Unit)],
+    timestamp_ms: i64,
+) -> String {
     let mut line = Map::new();
+    line.insert("level".into(), Value::from(level));
     line.insert(
         "_aws".into(),
         json!({
@@ -125,7 +163,7 @@ fn print(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
         "a metric name missing from metrics::names::ALL: {metrics:?}"
     );
     let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    println!("{}", emf_line(dimensions, metrics, now_ms));
+    println!("{}", emf_line(process_level(), dimensions, metrics, now_ms));
 }
 
 /// Writes one EMF line for `function` (dimension `Function`) to stdout, where Lambda collects it.
@@ -165,6 +203,7 @@ mod tests {
     #[test]
     fn lines_follow_the_embedded_metric_format() {
         let line = emf_line(
+            "INFO",
             &[("Function", "postback")],
             &[("PushesStored", 1.0, Unit::Count), ("Lag", 5.0, Unit::Seconds)],
             42,
@@ -179,6 +218,7 @@ mod tests {
         assert_eq!(v["PushesStored"], 1.0);
         assert_eq!(v["Lag"], 5.0);
         let feed = emf_line(
+            "INFO",
             &[("Function", "linkbest-sync"), ("Feed", "orders")],
             &[("SyncRuns", 1.0, Unit::Count)],
             1,
@@ -189,5 +229,33 @@ mod tests {
             json!([["Function", "Feed"]])
         );
         assert_eq!(v["Feed"], "orders");
+    }
+
+    /// Lambda's documented rule: a JSON line is sent to CloudWatch when its `level` is at least
+    /// as severe as the application log level; a missing or invalid `level` counts as INFO.
+    fn lambda_keeps(application_level: &str, line: &str) -> bool {
+        let rank = |level: &str| LAMBDA_LEVELS.iter().position(|l| l.eq_ignore_ascii_case(level));
+        let v: Value = serde_json::from_str(line).unwrap();
+        let line_level = v["level"].as_str().and_then(rank).unwrap_or(2);
+        line_level >= rank(application_level).unwrap()
+    }
+
+    #[test]
+    fn lambda_keeps_every_metric_line_at_every_log_level() {
+        let metrics = [("PushesStored", 1.0, Unit::Count)];
+        for configured in LAMBDA_LEVELS {
+            for spelled in [configured.to_owned(), configured.to_ascii_lowercase()] {
+                let line = emf_line(emf_level(Some(&spelled)), &[("Function", "postback")], &metrics, 1);
+                assert!(lambda_keeps(configured, &line), "{configured}: {line}");
+            }
+        }
+        // Unset: Lambda's default level is INFO.
+        let line = emf_line(emf_level(None), &[("Function", "postback")], &metrics, 1);
+        assert!(lambda_keeps("INFO", &line));
+        assert_eq!(emf_level(Some("LOUD")), "FATAL", "kept whatever the setting");
+        // The bug this prevents: a line without a level is INFO, dropped at WARN.
+        let mut bare: Value = serde_json::from_str(&line).unwrap();
+        bare.as_object_mut().unwrap().remove("level");
+        assert!(!lambda_keeps("WARN", &bare.to_string()));
     }
 }
