@@ -515,7 +515,7 @@ async fn hostile_list_pages_are_refused_whole_and_fail_only_their_feed() {
     for hostile in [
         Hostile::TooManyRows,
         Hostile::RowNotObject,
-        Hostile::BadOrderSn,
+        Hostile::UnknownWrapper,
         Hostile::DataWrongType,
         Hostile::HugeBody,
     ] {
@@ -604,4 +604,72 @@ async fn orders_updated_while_their_window_is_read_never_make_another_order_be_s
         );
     }
     assert_no_violations(&standin);
+}
+
+/// One row whose `OrderSn` cannot be a key, on every page: kept once under `LB#UNLINKED` and
+/// counted, while every other order is stored and the checkpoint moves on (it used to refuse
+/// every page, so the feed froze on that window for good).
+#[tokio::test]
+async fn a_row_without_a_usable_order_sn_is_kept_unlinked_and_the_feed_moves_on() {
+    let table = TestTable::create().await;
+    let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
+    let orders = recent(40, 1, 21);
+    standin.add_orders(orders.clone());
+    standin.fail(
+        Trigger::Service(ORDERS_SERVICE),
+        Fault::Hostile(Hostile::BadOrderSn),
+        10_000,
+    );
+    let sync = orders_sync(&table, &config(&table, &standin, DAY));
+    let summary = scheduled(&sync, "run-unlinked").await.expect("the run completes");
+    assert_eq!(summary.result, "completed");
+    assert_eq!(listed(&table).await, source(&orders), "every usable order stored");
+    assert_eq!(summary.counts.rows_unlinked, 1, "the same odd row, kept once");
+    let unlinked: Vec<Item> = table
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| attr_s(i, "pk") == Some("LB#UNLINKED"))
+        .collect();
+    assert_eq!(unlinked.len(), 1);
+    assert!(attr_s(&unlinked[0], "raw").unwrap().contains("bad sn"));
+    assert!(attr_s(&unlinked[0], "unlinked_reason").is_some());
+    assert!(
+        table
+            .get(ORDERS.checkpoint.pk, ORDERS.checkpoint.sk)
+            .await
+            .and_then(|i| attr_n(&i, "checkpoint").map(str::to_owned))
+            .is_some(),
+        "the checkpoint moved"
+    );
+}
+
+/// A server that serves fewer rows a page than `PageSize` asks (here 30 of 200), and wraps them
+/// as `{"List":[…],"Total":n}`: no window ends early and no wrapper is stored as a row.
+#[tokio::test]
+async fn a_server_side_page_cap_and_wrapped_pages_lose_nothing() {
+    for feed in [ORDERS.name, SETTLEMENT.name] {
+        let table = TestTable::create().await;
+        let end = now().unix_timestamp() - LAG - 5;
+        let changes = generate(150, end - DAY + 60, end, 31);
+        let standin = StandIn::start(APP.0, APP.1, changes.clone()).await;
+        let orders = recent(150, 1, 31);
+        standin.add_orders(orders.clone());
+        standin.set_page_cap(Some(30));
+        standin.set_wrapped_pages(true);
+        let sync = Sync::new(&table, &config(&table, &standin, DAY), APP, feed);
+        let summary = scheduled(&sync, "run-capped").await.expect("the run completes");
+        assert_eq!(summary.result, "completed", "{feed}");
+        if feed == ORDERS.name {
+            assert_eq!(listed(&table).await, source(&orders), "{feed}: every order");
+        } else {
+            let stored = table
+                .scan()
+                .await
+                .into_iter()
+                .filter(|i| attr_s(i, "item_type") == Some("linkbest_settlement_change"))
+                .count();
+            assert_eq!(stored, changes.len(), "{feed}: every change");
+        }
+    }
 }

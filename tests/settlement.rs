@@ -134,7 +134,7 @@ async fn a_three_day_gap_of_1000_changes_is_stored_once_over_many_pages() {
 
     // The next run re-reads only the overlap and changes nothing.
     let again = scheduled(&sync, "run-2").await.unwrap();
-    assert_eq!(again.windows_planned, 1);
+    assert_eq!(again.windows_planned, 1, "{again:?}");
     assert_eq!(stored_changes(&table).await, expected(&data));
 }
 

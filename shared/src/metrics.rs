@@ -245,7 +245,12 @@ mod tests {
         let metrics = [("PushesStored", 1.0, Unit::Count)];
         for configured in LAMBDA_LEVELS {
             for spelled in [configured.to_owned(), configured.to_ascii_lowercase()] {
-                let line = emf_line(emf_level(Some(&spelled)), &[("Function", "postback")], &metrics, 1);
+                let line = emf_line(
+                    emf_level(Some(&spelled)),
+                    &[("Function", "postback")],
+                    &metrics,
+                    1,
+                );
                 assert!(lambda_keeps(configured, &line), "{configured}: {line}");
             }
         }

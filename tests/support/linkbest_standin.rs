@@ -197,6 +197,8 @@ pub enum Hostile {
     DataWrongType,
     /// A body of 5 MiB.
     HugeBody,
+    /// The rows wrapped in an object under a name the document never gave (`{"Rows":[…]}`).
+    UnknownWrapper,
 }
 
 /// Which requests a fault strikes.
@@ -243,6 +245,10 @@ struct Inner {
     log: Vec<Logged>,
     /// Answer a page holding exactly one row with `Data` as an object instead of a list.
     single_object_pages: bool,
+    /// Serve at most this many rows a page whatever `PageSize` asks (a server-side cap).
+    page_cap: Option<u32>,
+    /// Wrap every page's rows as `{"List":[…],"Total":n}`.
+    wrapped_pages: bool,
     /// How long every answer takes (besides injected delays).
     latency: Duration,
 }
@@ -270,6 +276,8 @@ impl StandIn {
             faults: Vec::new(),
             log: Vec::new(),
             single_object_pages: false,
+            page_cap: None,
+            wrapped_pages: false,
             latency: Duration::ZERO,
         }));
         let app = Router::new()
@@ -338,6 +346,17 @@ impl StandIn {
     /// Removes every armed fault.
     pub fn heal(&self) {
         self.lock().faults.clear();
+    }
+
+    /// Serves pages of at most `cap` rows, offsets counted in pages of that size, whatever
+    /// `PageSize` asks (as a server whose limit dropped below the documented 200 would).
+    pub fn set_page_cap(&self, cap: Option<u32>) {
+        self.lock().page_cap = cap;
+    }
+
+    /// Serves `Data` as `{"List":[…],"Total":<rows in the window>}`.
+    pub fn set_wrapped_pages(&self, on: bool) {
+        self.lock().wrapped_pages = on;
     }
 
     pub fn set_single_object_pages(&self, on: bool) {
@@ -505,11 +524,12 @@ fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decisi
             .map(|c| c.json.as_str())
             .collect()
     };
-    let start = ((page - 1) as usize).saturating_mul(page_size as usize);
+    let served = state.page_cap.map_or(page_size, |cap| cap.min(page_size));
+    let start = ((page - 1) as usize).saturating_mul(served as usize);
     let mut slice: Vec<String> = in_window
         .iter()
         .skip(start)
-        .take(page_size as usize)
+        .take(served as usize)
         .map(|row| (*row).to_owned())
         .collect();
     let mut data = None;
@@ -523,6 +543,13 @@ fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decisi
             Hostile::RowNotObject => slice.insert(0, "42".to_owned()),
             Hostile::BadOrderSn => slice.insert(0, format!(r#"{{"OrderSn":"bad sn {}"}}"#, "x".repeat(200))),
             Hostile::DataWrongType => data = Some(r#""rows""#.to_owned()),
+            Hostile::UnknownWrapper => {
+                data = Some(format!(
+                    r#"{{"Rows":[{}],"Total":{}}}"#,
+                    slice.join(","),
+                    in_window.len()
+                ))
+            }
             Hostile::HugeBody => {
                 data = Some(format!(
                     r#"[{{"OrderSn":"SO-HUGE","Pad":"{}"}}]"#,
@@ -532,7 +559,9 @@ fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decisi
         }
     }
     let data = data.unwrap_or_else(|| {
-        if slice.len() == 1 && state.single_object_pages {
+        if state.wrapped_pages {
+            format!(r#"{{"List":[{}],"Total":{}}}"#, slice.join(","), in_window.len())
+        } else if slice.len() == 1 && state.single_object_pages {
             slice[0].clone()
         } else {
             format!("[{}]", slice.join(","))

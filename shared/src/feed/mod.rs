@@ -66,9 +66,12 @@ pub enum Paging {
 pub enum PageUse {
     /// Store its rows.
     Store,
-    /// Store its rows unless the page is full (the window will be read again in halves); a full
-    /// page reports its rows received and writes nothing.
-    ProbeIfFull,
+    /// Store its rows unless the page holds `full_at` rows or more (the window will be read again
+    /// in halves); such a page reports its rows probed and writes nothing. `full_at` is the
+    /// requested page size, or the smaller page size the source was seen to serve.
+    ProbeIfFull { full_at: u32 },
+    /// Only count its rows (`rows_probed`): is there anything past a short page?
+    Probe,
 }
 
 /// One page asked of a feed's source: the window `[stime, etime]` (unix seconds) and the page.
@@ -99,6 +102,8 @@ pub struct PageCounts {
     pub found_only_by_poll: u64,
     /// Orders whose status the feed learned before (or instead of) the pushes.
     pub status_found_only_by_poll: u64,
+    /// Rows written that name no usable order (`LB#UNLINKED`): kept, counted, alarmed.
+    pub rows_unlinked: u64,
 }
 
 impl std::ops::AddAssign for PageCounts {
@@ -110,6 +115,7 @@ impl std::ops::AddAssign for PageCounts {
         self.dynamodb_calls += other.dynamodb_calls;
         self.found_only_by_poll += other.found_only_by_poll;
         self.status_found_only_by_poll += other.status_found_only_by_poll;
+        self.rows_unlinked += other.rows_unlinked;
     }
 }
 

@@ -73,6 +73,64 @@ enum WindowEnd {
     OutOfTime,
 }
 
+/// What the source has shown of its page size during one run. A short page ends its window only
+/// on evidence: the source once served a page of the requested size (it honours `PageSize`), or
+/// it was seen to cap pages at a smaller size and the page is shorter than that. Without either,
+/// a short page may be a cap: the next page is asked for, and if it holds rows the cap is learnt
+/// (pages of that size count as full from then on). So a server-side limit below `PageSize`
+/// never ends a window early; the price is one extra request per run until a full page is seen.
+#[derive(Debug, Clone, Copy)]
+pub struct PageEvidence {
+    requested: u32,
+    honoured: bool,
+    cap: Option<u32>,
+}
+
+/// What a page of some length says about its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageVerdict {
+    /// Full: more may follow.
+    Full,
+    /// Short on evidence: the window's last page.
+    Last,
+    /// Short, but possibly a server-side cap: look at the next page.
+    Unsure,
+}
+
+impl PageEvidence {
+    pub fn new(requested: u32) -> Self {
+        Self {
+            requested,
+            honoured: false,
+            cap: None,
+        }
+    }
+
+    /// The number of rows that makes a page full.
+    pub fn full_at(&self) -> u32 {
+        self.cap.unwrap_or(self.requested)
+    }
+
+    /// Judges a page of `rows` rows.
+    pub fn judge(&mut self, rows: u64) -> PageVerdict {
+        if rows >= u64::from(self.requested) {
+            self.honoured = true;
+        }
+        if rows >= u64::from(self.full_at()) {
+            PageVerdict::Full
+        } else if rows == 0 || self.honoured || self.cap.is_some() {
+            PageVerdict::Last
+        } else {
+            PageVerdict::Unsure
+        }
+    }
+
+    /// The page after a page of `short` rows held rows: the source caps pages at `short`.
+    pub fn learn_cap(&mut self, short: u64) {
+        self.cap = Some(short.clamp(1, u64::from(self.requested)) as u32);
+    }
+}
+
 impl FeedRunner {
     pub fn new(store: Store, deadline_margin: Duration) -> Self {
         Self {
@@ -164,8 +222,12 @@ impl FeedRunner {
             summary.result = "up_to_date";
             return Ok(());
         }
+        let mut evidence = PageEvidence::new(feed.settings().page_size);
         for window in windows {
-            match self.sync_window(feed, window, deadline, summary).await? {
+            match self
+                .sync_window(feed, window, deadline, &mut evidence, summary)
+                .await?
+            {
                 WindowEnd::OutOfTime => {
                     summary.result = "deadline";
                     return Ok(());
@@ -198,8 +260,12 @@ impl FeedRunner {
         summary.mode = "backfill";
         let windows = split(from, to, feed.settings().windows.max_span);
         summary.windows_planned = windows.len();
+        let mut evidence = PageEvidence::new(feed.settings().page_size);
         for window in windows {
-            match self.sync_window(feed, window, deadline, summary).await? {
+            match self
+                .sync_window(feed, window, deadline, &mut evidence, summary)
+                .await?
+            {
                 WindowEnd::Done => summary.windows_completed += 1,
                 WindowEnd::OutOfTime => {
                     summary.result = "deadline";
@@ -224,30 +290,50 @@ impl FeedRunner {
         feed: &dyn Feed,
         window: Window,
         deadline: Instant,
+        evidence: &mut PageEvidence,
         summary: &mut RunSummary,
     ) -> Result<WindowEnd, SyncError> {
         let stop_at = deadline
             .checked_sub(self.deadline_margin)
             .unwrap_or_else(Instant::now);
         if feed.paging() == Paging::Offset {
-            return self.page_by_offset(feed, window, stop_at, summary).await;
+            return self
+                .page_by_offset(feed, window, stop_at, evidence, summary)
+                .await;
         }
         // Sub-windows still to read, the leftmost last (read first).
         let mut pending = vec![window];
         while let Some(w) = pending.pop() {
             if w.end - w.start <= 1 {
-                if let WindowEnd::OutOfTime = self.page_by_offset(feed, w, stop_at, summary).await? {
+                if let WindowEnd::OutOfTime = self.page_by_offset(feed, w, stop_at, evidence, summary).await?
+                {
                     return Ok(WindowEnd::OutOfTime);
                 }
                 continue;
             }
+            let full_at = evidence.full_at();
             let Some(counts) = self
-                .page(feed, w, 1, PageUse::ProbeIfFull, stop_at, summary)
+                .page(feed, w, 1, PageUse::ProbeIfFull { full_at }, stop_at, summary)
                 .await?
             else {
                 return Ok(WindowEnd::OutOfTime);
             };
-            if counts.rows_probed >= u64::from(feed.settings().page_size) {
+            let rows = counts.rows_probed.max(counts.rows_received);
+            let halves = match evidence.judge(rows) {
+                PageVerdict::Full => true,
+                PageVerdict::Last => false,
+                PageVerdict::Unsure => {
+                    // Stored already; is there a page 2 of this sub-window (a server-side cap)?
+                    let Some(next) = self.page(feed, w, 2, PageUse::Probe, stop_at, summary).await? else {
+                        return Ok(WindowEnd::OutOfTime);
+                    };
+                    if next.rows_probed > 0 {
+                        evidence.learn_cap(rows);
+                    }
+                    next.rows_probed > 0
+                }
+            };
+            if halves {
                 let mid = w.start + (w.end - w.start) / 2;
                 pending.push(Window {
                     start: mid,
@@ -262,15 +348,17 @@ impl FeedRunner {
         Ok(WindowEnd::Done)
     }
 
-    /// Pages 1, 2, … of `window` until a short page.
+    /// Pages 1, 2, … of `window` until a page that is short on evidence (see [`PageEvidence`]).
     async fn page_by_offset(
         &self,
         feed: &dyn Feed,
         window: Window,
         stop_at: Instant,
+        evidence: &mut PageEvidence,
         summary: &mut RunSummary,
     ) -> Result<WindowEnd, SyncError> {
         let settings = *feed.settings();
+        let mut unsure: Option<u64> = None;
         for page in 1..=settings.max_pages_per_window {
             let Some(counts) = self
                 .page(feed, window, page, PageUse::Store, stop_at, summary)
@@ -278,8 +366,15 @@ impl FeedRunner {
             else {
                 return Ok(WindowEnd::OutOfTime);
             };
-            if counts.rows_received < u64::from(settings.page_size) {
-                return Ok(WindowEnd::Done);
+            if let Some(short) = unsure.take()
+                && counts.rows_received > 0
+            {
+                evidence.learn_cap(short);
+            }
+            match evidence.judge(counts.rows_received) {
+                PageVerdict::Full => {}
+                PageVerdict::Last => return Ok(WindowEnd::Done),
+                PageVerdict::Unsure => unsure = Some(counts.rows_received),
             }
         }
         Err(SyncError::TooManyPages {
@@ -336,5 +431,27 @@ impl FeedRunner {
         summary.pages += 1;
         summary.counts += counts;
         Ok(Some(counts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_short_page_ends_a_window_only_on_evidence() {
+        // Nothing known yet: a short page may be a server-side cap.
+        let mut e = PageEvidence::new(200);
+        assert_eq!(e.judge(0), PageVerdict::Last, "an empty page always ends it");
+        assert_eq!(e.judge(100), PageVerdict::Unsure);
+        // The next page held rows: the source serves 100 a page.
+        e.learn_cap(100);
+        assert_eq!(e.full_at(), 100);
+        assert_eq!(e.judge(100), PageVerdict::Full);
+        assert_eq!(e.judge(99), PageVerdict::Last);
+        // A source seen to honour PageSize: short is short.
+        let mut e = PageEvidence::new(200);
+        assert_eq!(e.judge(200), PageVerdict::Full);
+        assert_eq!(e.judge(150), PageVerdict::Last);
     }
 }

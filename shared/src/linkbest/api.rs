@@ -112,7 +112,9 @@ pub(crate) fn text(object: &RawObject<'_>, field: &'static str, aliases: &[&str]
 }
 
 /// Parses an answer. `Status` may be a number or a string of digits; `Data` may be one object,
-/// a list of objects, `null` or absent (no rows). Every row must be a JSON object.
+/// a list of objects, an object wrapping the list as `List` (any case; `Total` and other members
+/// ignored), `null` or absent (no rows). Every row must be a JSON object. Whether a row is one of
+/// the feed's rows (it carries at least one of the feed's fields) is the feed's to check.
 pub fn parse_envelope(body: &str) -> Result<Envelope<'_>, ResponseProblem> {
     let object = RawObject::parse(body).map_err(|e| {
         ResponseProblem::NotJsonObject(format!(
@@ -133,7 +135,19 @@ pub fn parse_envelope(body: &str) -> Result<Envelope<'_>, ResponseProblem> {
     let rows = match object.field("Data", &[]).map_err(|_| ResponseProblem::BadData)? {
         None => Vec::new(),
         Some(data) => match data.get().as_bytes().first() {
-            Some(b'{') => vec![data],
+            // A page wrapped in an object (`{"List":[…],"Total":n}`) is its list, never one row.
+            Some(b'{') => match RawObject::from_raw(data)
+                .ok_or(ResponseProblem::BadData)?
+                .field("List", &[])
+                .map_err(|_| ResponseProblem::BadData)?
+            {
+                Some(list) if list.get().starts_with('[') => {
+                    serde_json::from_str::<Vec<&RawValue>>(list.get())
+                        .map_err(|_| ResponseProblem::BadData)?
+                }
+                Some(_) => return Err(ResponseProblem::BadData),
+                None => vec![data],
+            },
             Some(b'[') => {
                 serde_json::from_str::<Vec<&RawValue>>(data.get()).map_err(|_| ResponseProblem::BadData)?
             }
@@ -218,6 +232,28 @@ mod tests {
             r#"{"Status":0,"Data":[]}"#,
         ] {
             assert!(parse_envelope(empty).unwrap().rows.is_empty(), "{empty}");
+        }
+    }
+
+    #[test]
+    fn a_data_object_wrapping_the_list_is_read_as_the_list() {
+        let wrapped =
+            parse_envelope(r#"{"Status":0,"Data":{"List":[{"OrderSn":"A"},{"OrderSn":"B"}],"Total":2}}"#)
+                .unwrap();
+        assert_eq!(wrapped.rows.len(), 2, "two rows, not one 'change' holding both");
+        assert_eq!(wrapped.rows[0].get(), r#"{"OrderSn":"A"}"#);
+        let lower = parse_envelope(r#"{"Status":0,"Data":{"list":[],"total":0}}"#).unwrap();
+        assert!(lower.rows.is_empty());
+        for bad in [
+            r#"{"Status":0,"Data":{"List":{"OrderSn":"A"}}}"#,
+            r#"{"Status":0,"Data":{"List":[1]}}"#,
+            r#"{"Status":0,"Data":{"List":[],"list":[{"a":1}]}}"#,
+        ] {
+            assert_eq!(
+                parse_envelope(bad).unwrap_err(),
+                ResponseProblem::BadData,
+                "{bad}"
+            );
         }
     }
 

@@ -93,7 +93,12 @@ impl<R: Rows> Feed for LinkbestFeed<R> {
                 .page(self.decl.service, &request, stop_at, R::parse)
                 .await?;
             let received = rows.len() as u64;
-            if page_use == PageUse::ProbeIfFull && received >= u64::from(request.page_size) {
+            let probe_only = match page_use {
+                PageUse::Store => false,
+                PageUse::ProbeIfFull { full_at } => received >= u64::from(full_at),
+                PageUse::Probe => true,
+            };
+            if probe_only {
                 return Ok(PageCounts {
                     rows_probed: received,
                     ..PageCounts::default()

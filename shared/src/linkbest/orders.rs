@@ -35,13 +35,16 @@ use crate::feed::{BoxFuture, CheckpointKey, PageCounts, Paging};
 use crate::json::RawObject;
 use crate::keys::{
     LINKBEST_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_SYNC_PK,
-    LIST_SK_PREFIX, ORDER_SK, ORDERS_CHECKPOINT_SK, QUEUE_PK, QUEUE_SK, linkbest_order_pk, validate_id,
+    LINKBEST_UNLINKED_PK, LIST_SK_PREFIX, ORDER_SK, ORDERS_CHECKPOINT_SK, QUEUE_PK, QUEUE_SK,
+    linkbest_order_pk, validate_id,
 };
 use crate::store::batch::{CONCURRENCY, Key};
 use crate::store::{ITEM_TYPE, Item, RecordWrite, Store, StoreError, ViewWrite, digest, get_s, s, timestamp};
 
 /// `item_type` of a listed order.
 pub const LISTED_ITEM_TYPE: &str = "linkbest_listed_order";
+/// `item_type` of a listed row that names no usable order (under `LB#UNLINKED`).
+pub const UNLINKED_ITEM_TYPE: &str = "linkbest_unlinked_row";
 
 /// The feed's declaration.
 pub const ORDERS: FeedDecl = FeedDecl {
@@ -99,6 +102,34 @@ impl ListedOrder {
     /// Reads one row: a JSON object with a usable `OrderSn` (it becomes a key). Every other field
     /// may be missing; one that is not a scalar is left out (the raw row keeps it).
     pub fn from_row(raw: &RawValue) -> Result<Self, String> {
+        match OrderRow::from_row(raw)? {
+            OrderRow::Listed(order) => Ok(order),
+            OrderRow::Unlinked(row) => Err(row.reason),
+        }
+    }
+}
+
+/// A row of the order list that names no usable order: kept as received under `LB#UNLINKED`
+/// (sort key `LIST#<digest>`), counted (`RowsUnlinked`) and alarmed, never blocking its feed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UnlinkedRow {
+    pub raw: String,
+    pub digest: String,
+    pub reason: String,
+}
+
+/// One row of an order list page.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderRow {
+    Listed(ListedOrder),
+    Unlinked(UnlinkedRow),
+}
+
+impl OrderRow {
+    /// Reads one row. A row that is not an object, carries none of the order fields (it is not
+    /// an order row: a wrapper or another shape) or is over [`MAX_ROW_BYTES`] refuses its page;
+    /// an order row without a usable `OrderSn` is kept unlinked.
+    pub fn from_row(raw: &RawValue) -> Result<Self, String> {
         if raw.get().len() > MAX_ROW_BYTES {
             return Err(format!(
                 "a row of {} bytes (at most {MAX_ROW_BYTES})",
@@ -106,24 +137,44 @@ impl ListedOrder {
             ));
         }
         let object = RawObject::from_raw(raw).ok_or("a row is not a JSON object")?;
-        let order_sn = text(&object, "OrderSn", &[]).ok_or("a row has no usable OrderSn")?;
-        validate_id(&order_sn).map_err(|e| format!("a row's OrderSn {e}"))?;
-        let fields = FIELDS
+        let fields: Vec<(&'static str, String)> = FIELDS
             .iter()
             .filter_map(|(name, attribute)| text(&object, name, &[]).map(|v| (*attribute, v)))
             .collect();
-        Ok(Self {
-            order_sn,
-            fields,
-            digest: digest(&[raw.get()])[..32].to_owned(),
-            raw: raw.get().to_owned(),
+        let digest = digest(&[raw.get()])[..32].to_owned();
+        let order_sn = match object.field("OrderSn", &[]) {
+            Ok(Some(_)) => text(&object, "OrderSn", &[])
+                .ok_or_else(|| "its OrderSn is not a string or number".to_owned())
+                .and_then(|sn| {
+                    validate_id(&sn)
+                        .map(|()| sn)
+                        .map_err(|e| format!("its OrderSn {e}"))
+                }),
+            Ok(None) if fields.is_empty() => {
+                return Err("a row carries none of the order fields".to_owned());
+            }
+            Ok(None) => Err("it has no OrderSn".to_owned()),
+            Err(e) => Err(format!("its OrderSn is {e}")),
+        };
+        Ok(match order_sn {
+            Ok(order_sn) => OrderRow::Listed(ListedOrder {
+                order_sn,
+                fields,
+                digest,
+                raw: raw.get().to_owned(),
+            }),
+            Err(reason) => OrderRow::Unlinked(UnlinkedRow {
+                raw: raw.get().to_owned(),
+                digest,
+                reason,
+            }),
         })
     }
 }
 
-/// Reads every row of an order list page; one unusable row refuses the page.
-pub fn parse_orders(rows: &[&RawValue]) -> Result<Vec<ListedOrder>, String> {
-    rows.iter().map(|row| ListedOrder::from_row(row)).collect()
+/// Reads every row of an order list page (see [`OrderRow::from_row`] for what refuses a page).
+pub fn parse_orders(rows: &[&RawValue]) -> Result<Vec<OrderRow>, String> {
+    rows.iter().map(|row| OrderRow::from_row(row)).collect()
 }
 
 /// What the view said before a row was written (the pre-read).
@@ -216,15 +267,15 @@ fn listed_item(row: &ListedOrder, listed_at: OffsetDateTime, finding: Finding) -
 pub struct OrderRows;
 
 impl Rows for OrderRows {
-    type Row = ListedOrder;
+    type Row = OrderRow;
 
-    fn parse(rows: &[&RawValue]) -> Result<Vec<ListedOrder>, String> {
+    fn parse(rows: &[&RawValue]) -> Result<Vec<OrderRow>, String> {
         parse_orders(rows)
     }
 
     fn store<'a>(
         store: &'a Store,
-        rows: Vec<ListedOrder>,
+        rows: Vec<OrderRow>,
         fetched_at: OffsetDateTime,
     ) -> BoxFuture<'a, Result<PageCounts, StoreError>> {
         Box::pin(async move { store.store_listed_orders(rows, fetched_at).await })
@@ -237,23 +288,25 @@ impl Store {
     /// this returns `Ok`.
     pub async fn store_listed_orders(
         &self,
-        rows: Vec<ListedOrder>,
+        rows: Vec<OrderRow>,
         listed_at: OffsetDateTime,
     ) -> Result<PageCounts, StoreError> {
         let mut by_order: BTreeMap<String, Vec<ListedOrder>> = BTreeMap::new();
+        let mut unlinked = Vec::new();
         for row in rows {
-            by_order.entry(row.order_sn.clone()).or_default().push(row);
+            match row {
+                OrderRow::Listed(row) => by_order.entry(row.order_sn.clone()).or_default().push(row),
+                OrderRow::Unlinked(row) => unlinked.push(row),
+            }
         }
+        let mut counts = self.store_unlinked_rows(unlinked, listed_at).await?;
         let keys: Vec<Key> = by_order
             .keys()
             .map(|sn| (linkbest_order_pk(sn), ORDER_SK.to_owned()))
             .collect();
         let attributes = [STATE_VERSION, PUSH_VERSION, PUSH_STATUS, LIST_DIGEST, LIST_STATUS];
         let (views, get_calls) = self.get_many(&keys, &attributes).await?;
-        let mut counts = PageCounts {
-            dynamodb_calls: get_calls,
-            ..PageCounts::default()
-        };
+        counts.dynamodb_calls += get_calls;
         let orders: Vec<(Option<Known>, Vec<ListedOrder>)> = by_order
             .into_iter()
             .map(|(sn, rows)| {
@@ -268,6 +321,36 @@ impl Store {
             .await?;
         for c in per_order {
             counts += c;
+        }
+        Ok(counts)
+    }
+
+    /// Keeps each unlinked row once (a conditional put; a row read again writes nothing).
+    async fn store_unlinked_rows(
+        &self,
+        rows: Vec<UnlinkedRow>,
+        listed_at: OffsetDateTime,
+    ) -> Result<PageCounts, StoreError> {
+        let mut counts = PageCounts::default();
+        for row in rows {
+            let item = || {
+                Item::from([
+                    ("pk".to_owned(), s(LINKBEST_UNLINKED_PK)),
+                    ("sk".to_owned(), s(format!("{LIST_SK_PREFIX}{}", row.digest))),
+                    (ITEM_TYPE.to_owned(), s(UNLINKED_ITEM_TYPE)),
+                    ("raw".to_owned(), s(&row.raw)),
+                    ("unlinked_reason".to_owned(), s(&row.reason)),
+                    ("listed_at".to_owned(), s(timestamp(listed_at))),
+                ])
+            };
+            let written = self.create_once(item, &row.digest, None).await?;
+            counts.dynamodb_calls += written.requests();
+            if let RecordWrite::Created { .. } = written {
+                counts.items_written += 1;
+                counts.rows_unlinked += 1;
+                tracing::warn!(target: "sync", feed = "orders", reason = %row.reason,
+                    digest = %row.digest, "listed row names no usable order; kept under LB#UNLINKED");
+            }
         }
         Ok(counts)
     }
@@ -355,7 +438,15 @@ mod tests {
 
     fn rows(body: &str) -> Result<Vec<ListedOrder>, String> {
         let envelope = parse_envelope(body).map_err(|e| e.to_string())?;
-        parse_orders(&envelope.rows)
+        envelope
+            .rows
+            .iter()
+            .map(|row| ListedOrder::from_row(row))
+            .collect()
+    }
+
+    fn page(body: &str) -> Result<Vec<OrderRow>, String> {
+        parse_orders(&parse_envelope(body).map_err(|e| e.to_string())?.rows)
     }
 
     fn at(secs: i64) -> OffsetDateTime {
@@ -390,20 +481,30 @@ mod tests {
     }
 
     #[test]
-    fn a_row_without_a_usable_order_refuses_the_page() {
-        for bad in [
+    fn a_row_without_a_usable_order_is_kept_unlinked_not_refusing_its_page() {
+        for odd in [
             r#"{"Status":0,"Data":[{"OrderSn":"SO1"},{"Id":1}]}"#,
-            r#"{"Status":0,"Data":[{"OrderSn":"bad sn"}]}"#,
-            r#"{"Status":0,"Data":[{"OrderSn":""}]}"#,
-            r#"{"Status":0,"Data":[{"OrderSn":{"a":1}}]}"#,
+            r#"{"Status":0,"Data":[{"OrderSn":"SO1"},{"OrderSn":"bad sn","Status":"1"}]}"#,
+            r#"{"Status":0,"Data":[{"OrderSn":"SO1"},{"OrderSn":""}]}"#,
+            r#"{"Status":0,"Data":[{"OrderSn":"SO1"},{"OrderSn":{"a":1}}]}"#,
+            r#"{"Status":0,"Data":[{"OrderSn":"SO1"},{"OrderSn":"A","orderSn":"B"}]}"#,
         ] {
-            assert!(rows(bad).is_err(), "{bad}");
+            let read = page(odd).unwrap_or_else(|e| panic!("{odd}: {e}"));
+            assert!(matches!(read[0], OrderRow::Listed(_)), "{odd}");
+            assert!(matches!(read[1], OrderRow::Unlinked(_)), "{odd}");
+        }
+        // Not an order row at all: refused (a wrapper or another shape must not pass for a row).
+        for bad in [
+            r#"{"Status":0,"Data":{"Rows":[{"OrderSn":"A"}],"Count":1}}"#,
+            r#"{"Status":0,"Data":[{"OrderSn":"SO1"},{"Unknown":1}]}"#,
+        ] {
+            assert!(page(bad).is_err(), "{bad}");
         }
         let huge = format!(
             r#"{{"Status":0,"Data":[{{"OrderSn":"SO1","ProgramName":"{}"}}]}}"#,
             "x".repeat(MAX_ROW_BYTES)
         );
-        assert!(rows(&huge).is_err());
+        assert!(page(&huge).is_err());
     }
 
     #[test]

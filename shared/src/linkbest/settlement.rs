@@ -23,7 +23,7 @@ use crate::keys::{
     linkbest_order_pk, validate_id,
 };
 use crate::store::batch::Key;
-use crate::store::{ITEM_TYPE, Item, Store, StoreError, digest, s, timestamp};
+use crate::store::{ITEM_TYPE, Item, Store, StoreError, digest, get_s, s, timestamp};
 
 /// `item_type` of a settlement change.
 pub const CHANGE_ITEM_TYPE: &str = "linkbest_settlement_change";
@@ -85,6 +85,20 @@ impl SettlementChange {
         })
     }
 
+    /// True when the row carries none of the document's fields.
+    pub fn is_empty(&self) -> bool {
+        [
+            &self.order_sn,
+            &self.order_time,
+            &self.sub_id,
+            &self.program_id,
+            &self.program_name,
+        ]
+        .into_iter()
+        .chain(self.identity_fields())
+        .all(Option::is_none)
+    }
+
     /// The fields that tell one change from another (everything but the order's descriptive
     /// fields), in a fixed order.
     pub fn identity_fields(&self) -> [&Option<String>; 8] {
@@ -101,8 +115,9 @@ impl SettlementChange {
     }
 }
 
-/// Reads every row of a settlement page. Every field may be missing; a row that is not an object,
-/// or longer than [`MAX_ROW_BYTES`], refuses the page.
+/// Reads every row of a settlement page. Every field may be missing, but not all of them; a row
+/// that is not an object, carries none of the fields, or is longer than [`MAX_ROW_BYTES`],
+/// refuses the page.
 pub fn parse_changes(rows: &[&RawValue]) -> Result<Vec<SettlementChange>, String> {
     rows.iter()
         .map(|row| {
@@ -112,7 +127,14 @@ pub fn parse_changes(rows: &[&RawValue]) -> Result<Vec<SettlementChange>, String
                     row.get().len()
                 ));
             }
-            SettlementChange::from_row(row).ok_or_else(|| "a row is not a JSON object".to_owned())
+            let change =
+                SettlementChange::from_row(row).ok_or_else(|| "a row is not a JSON object".to_owned())?;
+            if change.is_empty() {
+                // Not a change in any form the document describes (a wrapper, another shape):
+                // stored, it would pass for one change and hide what it holds.
+                return Err("a row carries none of the settlement fields".to_owned());
+            }
+            Ok(change)
         })
         .collect()
 }
@@ -232,6 +254,10 @@ impl Store {
             .map(|(_, item)| item)
             .collect();
         let items_written = new.len() as u64;
+        let rows_unlinked = new
+            .iter()
+            .filter(|item| get_s(item, "pk") == Some(LINKBEST_UNLINKED_PK))
+            .count() as u64;
         let put_calls = if new.is_empty() {
             0
         } else {
@@ -239,6 +265,7 @@ impl Store {
         };
         Ok(PageCounts {
             items_written,
+            rows_unlinked,
             dynamodb_calls: get_calls + put_calls,
             ..PageCounts::default()
         })
@@ -302,6 +329,29 @@ mod tests {
         assert!(r.sk.starts_with("SETTLE#-#"));
         let r = change_record(&change(Some("bad sn"), Some("x"), "1.00"), at);
         assert_eq!(r.pk, LINKBEST_UNLINKED_PK);
+    }
+
+    #[test]
+    fn a_row_with_none_of_the_fields_refuses_the_page() {
+        for bad in [
+            r#"{"Status":0,"Data":{"Rows":[{"OrderSn":"A"}],"Count":1}}"#,
+            r#"{"Status":0,"Data":[{"ModifyAt":"2026-11-22 10:00:00"},{"Unknown":1}]}"#,
+            r#"{"Status":0,"Data":{}}"#,
+        ] {
+            assert!(rows(bad).is_err(), "{bad}");
+        }
+        assert_eq!(
+            rows(r#"{"Status":0,"Data":{"ModifyPrice":"1.0000"}}"#)
+                .unwrap()
+                .len(),
+            1
+        );
+        assert_eq!(
+            rows(r#"{"Status":0,"Data":{"List":[{"OrderSn":"A"},{"OrderSn":"B"}],"Total":2}}"#)
+                .unwrap()
+                .len(),
+            2
+        );
     }
 
     #[test]

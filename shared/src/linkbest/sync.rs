@@ -170,6 +170,7 @@ fn report(summary: &RunSummary, error: Option<&SyncError>, owner: &str) {
             Unit::Count,
         ));
     }
+    figures.push((names::ROWS_UNLINKED, c.rows_unlinked as f64, Unit::Count));
     if let Some(lag) = summary.lag_seconds {
         figures.push((names::SYNC_LAG_SECONDS, lag as f64, Unit::Seconds));
     }
