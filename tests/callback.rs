@@ -324,27 +324,82 @@ async fn a_replayed_request_id_with_an_altered_body_keeps_the_original() {
     assert_eq!(table.scan().await.len(), 2);
 }
 
+/// An authentic callback (signature and window good) whose body cannot be understood used to
+/// answer 400: iGV retried twice and gave up, and no feed could bring it back. Now it is stored
+/// raw with the problem, in the `IGV#NOT_UNDERSTOOD` queue, answered 200, no order view touched;
+/// a repeat of its request id answers 200 and writes nothing.
 #[tokio::test]
-async fn unusable_bodies_answer_400_oversized_413_other_methods_405() {
+async fn authentic_callbacks_whose_body_is_not_understood_are_stored_raw() {
     let table = TestTable::create().await;
     let cb = callback(&table);
-    for (i, b) in [
-        "not json",
-        "",
-        "[]",
-        r#"{"orderNum":"SO1"}"#,
-        r#"{"orderId":"abc"}"#,
-        r#"{"orderId":1.5}"#,
-    ]
-    .into_iter()
-    .enumerate()
-    {
-        assert_eq!(
-            send(&cb, signed(&secret(), &format!("rid-400-{i}"), NOW_MS, b)).await,
-            400,
-            "{b}"
+    let bodies: Vec<(&str, Body)> = vec![
+        ("not JSON", Body::Text("orderId=1".into())),
+        ("empty", Body::Text(String::new())),
+        ("array", Body::Text("[1]".into())),
+        ("no orderId", Body::Text(r#"{"orderNum":"SO1"}"#.into())),
+        ("orderId letters", Body::Text(r#"{"orderId":"abc"}"#.into())),
+        ("orderId float", Body::Text(r#"{"orderId":1.5}"#.into())),
+        ("orderId negative", Body::Text(r#"{"orderId":-1}"#.into())),
+        ("orderId null", Body::Text(r#"{"orderId":null}"#.into())),
+        (
+            "conflicting orderIds",
+            Body::Text(r#"{"orderId":1,"ORDERID":2}"#.into()),
+        ),
+        (
+            "status array",
+            Body::Text(r#"{"orderId":1,"sellerOrderStatus":[1]}"#.into()),
+        ),
+        ("invalid UTF-8", Body::Binary(vec![b'{', 0xff, b'}'])),
+    ];
+    for (i, (name, b)) in bodies.into_iter().enumerate() {
+        let rid = format!("rid-odd-{i}");
+        let mut request = signed(&secret(), &rid, NOW_MS, "");
+        *request.body_mut() = b.clone();
+        assert_eq!(send(&cb, request).await, 200, "{name}");
+        let item = table.get(&igv_callback_pk(&rid), CALLBACK_SK).await.expect(name);
+        assert!(
+            attr_s(&item, "not_understood").is_some(),
+            "{name}: the problem is kept"
         );
+        assert_eq!(attr_s(&item, QUEUE_PK), Some("IGV#NOT_UNDERSTOOD"), "{name}");
+        match &b {
+            Body::Binary(bytes) => assert_eq!(
+                item.get("raw_body_bytes")
+                    .and_then(|v| v.as_b().ok())
+                    .map(|b| b.as_ref().to_vec()),
+                Some(bytes.clone()),
+                "{name}: raw bytes"
+            ),
+            other => assert_eq!(
+                attr_s(&item, "raw_body"),
+                std::str::from_utf8(other.as_ref()).ok(),
+                "{name}: raw body"
+            ),
+        }
+        // iGV's retry of it: 200, nothing more written.
+        let mut again = signed(&secret(), &rid, NOW_MS, "");
+        *again.body_mut() = b;
+        assert_eq!(send(&cb, again).await, 200, "{name}: retry");
     }
+    let views = table
+        .scan()
+        .await
+        .into_iter()
+        .filter(|i| attr_s(i, "sk") == Some(ORDER_SK))
+        .count();
+    assert_eq!(views, 0, "no order view from a body nobody understood");
+    assert_eq!(table.scan().await.len(), 11);
+    // Not authentic: refused, nothing stored.
+    let mut forged = signed("SomeoneElsesSecret0123456789abcd", "rid-odd-forged", NOW_MS, "");
+    *forged.body_mut() = Body::Text("[1]".into());
+    assert_eq!(send(&cb, forged).await, 401);
+    assert_eq!(table.scan().await.len(), 11);
+}
+
+#[tokio::test]
+async fn oversized_bodies_answer_413_other_methods_405() {
+    let table = TestTable::create().await;
+    let cb = callback(&table);
     let huge = format!(
         r#"{{"orderId":1,"pad":"{}"}}"#,
         "x".repeat(DEFAULT_CALLBACK_MAX_BODY_BYTES)

@@ -4,7 +4,7 @@
 
 use libfuzzer_sys::fuzz_target;
 use shared::linkbest::api::parse_envelope;
-use shared::linkbest::orders::parse_orders;
+use shared::linkbest::orders::{OrderRow, parse_orders};
 use shared::linkbest::settlement::parse_changes;
 
 fuzz_target!(|data: &[u8]| {
@@ -16,8 +16,13 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         if let Ok(orders) = parse_orders(&envelope.rows) {
-            for order in &orders {
-                assert!(shared::keys::validate_id(&order.order_sn).is_ok());
+            for row in &orders {
+                match row {
+                    OrderRow::Listed(order) => {
+                        assert!(shared::keys::validate_id(&order.order_sn).is_ok())
+                    }
+                    OrderRow::Unlinked(row) => assert!(!row.raw.is_empty()),
+                }
             }
         }
     }

@@ -41,6 +41,9 @@ pub const QUEUE_PK: &str = "queue_pk";
 pub const QUEUE_SK: &str = "queue_sk";
 /// The queue of iGV orders awaiting delivery (`sellerOrderStatus` 1), oldest callback first.
 pub const IGV_AWAITING_DELIVERY_QUEUE: &str = "IGV#AWAITING_DELIVERY";
+/// Authentic iGV callbacks whose body could not be understood, oldest first (stored raw,
+/// answered 200; a person reads them: `ops` or a query of the `queue` index).
+pub const IGV_NOT_UNDERSTOOD_QUEUE: &str = "IGV#NOT_UNDERSTOOD";
 /// Listed orders no push ever told about (the orders feed's first listing), by `listed_at`.
 pub const LINKBEST_FOUND_ONLY_BY_POLL_QUEUE: &str = "LB#FOUND_ONLY_BY_POLL";
 /// Listed orders whose status the list told before the pushes did, by `listed_at`.

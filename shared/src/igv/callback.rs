@@ -14,10 +14,9 @@ use time::OffsetDateTime;
 use crate::config::CallbackConfig;
 use crate::http::{body_bytes, lambda_request_id};
 use crate::igv::protocol::{
-    AuthFailure, BodyProblem, CallbackHeaders, StatusCallback, check_window, parse_body, read_headers,
-    verify_signature,
+    AuthFailure, CallbackHeaders, StatusCallback, check_window, parse_body, read_headers, verify_signature,
 };
-use crate::igv::store::NewCallback;
+use crate::igv::store::{NewCallback, UnreadableCallback};
 use crate::metrics::{self, names};
 use crate::secret::{SecretError, SecretList};
 use crate::store::{RecordWrite, Store, StoreError};
@@ -31,10 +30,6 @@ pub enum CallbackError {
     BodyTooLarge { len: usize, limit: usize },
     #[error(transparent)]
     Unauthorized(#[from] AuthFailure),
-    #[error("body is not UTF-8")]
-    NotUtf8,
-    #[error(transparent)]
-    BadBody(#[from] BodyProblem),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The iGV keys cannot be read (Secrets Manager): nothing can be verified; iGV retries a
@@ -50,7 +45,6 @@ impl CallbackError {
             CallbackError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             CallbackError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             CallbackError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            CallbackError::NotUtf8 | CallbackError::BadBody(_) => StatusCode::BAD_REQUEST,
             CallbackError::Store(_) | CallbackError::SecretsUnavailable(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
@@ -63,20 +57,37 @@ impl CallbackError {
             CallbackError::MethodNotAllowed(_) => "method_not_allowed",
             CallbackError::BodyTooLarge { .. } => "too_large",
             CallbackError::Unauthorized(_) => "unauthorized",
-            CallbackError::NotUtf8 | CallbackError::BadBody(_) => "bad_request",
             CallbackError::Store(_) => "store_failed",
             CallbackError::SecretsUnavailable(_) => "secrets_unavailable",
         }
     }
 }
 
-/// What a successfully handled callback led to: stored (new `X-Request-Id`) or found.
-pub type CallbackOutcome = RecordWrite;
+/// What a successfully handled callback led to: stored (new `X-Request-Id`) or found; and
+/// whether its body was understood. An authentic callback whose body is not (an `orderId` that
+/// is not a number, a status that is not a scalar, not JSON) is stored raw and answered 200
+/// too: iGV would retry twice and give up, and there is no iGV feed to recover it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallbackOutcome {
+    pub write: RecordWrite,
+    /// Why the body was not understood, when it was not.
+    pub not_understood: Option<String>,
+}
+
+impl From<RecordWrite> for CallbackOutcome {
+    fn from(write: RecordWrite) -> Self {
+        Self {
+            write,
+            not_understood: None,
+        }
+    }
+}
 
 fn outcome_word(outcome: &CallbackOutcome) -> &'static str {
-    match outcome {
-        RecordWrite::Created { .. } => "stored",
-        RecordWrite::Duplicate { .. } => "duplicate",
+    match (&outcome.write, &outcome.not_understood) {
+        (RecordWrite::Created { .. }, None) => "stored",
+        (RecordWrite::Created { .. }, Some(_)) => "not_understood",
+        (RecordWrite::Duplicate { .. }, _) => "duplicate",
     }
 }
 
@@ -91,8 +102,18 @@ pub fn status_for(result: &Result<CallbackOutcome, CallbackError>) -> StatusCode
 /// The CloudWatch metric (EMF, unit Count) each handled callback adds one to.
 pub fn metric_for(result: &Result<CallbackOutcome, CallbackError>) -> &'static str {
     match result {
-        Ok(RecordWrite::Created { .. }) => names::CALLBACKS_STORED,
-        Ok(RecordWrite::Duplicate { .. }) => names::DUPLICATES,
+        Ok(CallbackOutcome {
+            write: RecordWrite::Created { .. },
+            not_understood: None,
+        }) => names::CALLBACKS_STORED,
+        Ok(CallbackOutcome {
+            write: RecordWrite::Created { .. },
+            not_understood: Some(_),
+        }) => names::CALLBACKS_NOT_UNDERSTOOD,
+        Ok(CallbackOutcome {
+            write: RecordWrite::Duplicate { .. },
+            ..
+        }) => names::DUPLICATES,
         Err(CallbackError::Unauthorized(_)) => names::SIGNATURE_FAILURES,
         Err(CallbackError::Store(_)) => names::STORE_FAILURES,
         Err(CallbackError::SecretsUnavailable(_)) => names::SECRETS_UNAVAILABLE,
@@ -208,8 +229,28 @@ impl Callback {
         verify_signature(signed, &self.secrets.current().await?)?;
         let now_ms = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
         check_window(signed.timestamp_ms, now_ms, self.max_age)?;
-        let text = std::str::from_utf8(body).map_err(|_| CallbackError::NotUtf8)?;
-        let callback = seen.callback.insert(parse_body(text)?);
+        let parsed = std::str::from_utf8(body)
+            .map_err(|_| "body is not UTF-8".to_owned())
+            .and_then(|text| parse_body(text).map(|cb| (text, cb)).map_err(|e| e.to_string()));
+        let (text, callback) = match parsed {
+            Ok((text, callback)) => (text, seen.callback.insert(callback)),
+            Err(problem) => {
+                let new = UnreadableCallback {
+                    headers: signed,
+                    raw_body: body,
+                    problem: &problem,
+                    received_at: now,
+                    lambda_request_id,
+                };
+                let writing = Instant::now();
+                let written = self.store.store_unreadable_igv_callback(&new).await;
+                seen.store_time = Some(writing.elapsed());
+                return Ok(CallbackOutcome {
+                    write: written?,
+                    not_understood: Some(problem),
+                });
+            }
+        };
         let new = NewCallback {
             headers: signed,
             callback,
@@ -220,7 +261,7 @@ impl Callback {
         let writing = Instant::now();
         let written = self.store.store_igv_callback(&new).await;
         seen.store_time = Some(writing.elapsed());
-        Ok(written?)
+        Ok(written?.into())
     }
 }
 
@@ -235,20 +276,32 @@ fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambd
         .as_ref()
         .and_then(|c| c.seller_order_status.as_deref());
     let status = status.as_u16();
-    match &delivery.result {
-        Ok(RecordWrite::Created { view }) => tracing::info!(
+    let result = delivery
+        .result
+        .as_ref()
+        .map(|o| (&o.write, o.not_understood.as_deref()));
+    match result {
+        Ok((RecordWrite::Created { .. }, Some(problem))) => tracing::error!(
+            target: "callback", outcome = "not_understood", status, request_id, x_timestamp,
+            problem, latency_ms, lambda_request_id,
+            "authentic callback whose body is not understood: stored raw (queue IGV#NOT_UNDERSTOOD) for a person to read"
+        ),
+        Ok((RecordWrite::Created { view }, None)) => tracing::info!(
             target: "callback", outcome = "stored", status, request_id, x_timestamp, order_id,
             seller_order_status, view = ?view, latency_ms, lambda_request_id, "callback stored"
         ),
-        Ok(RecordWrite::Duplicate {
-            same_content: Some(false),
-            ..
-        }) => tracing::warn!(
+        Ok((
+            RecordWrite::Duplicate {
+                same_content: Some(false),
+                ..
+            },
+            _,
+        )) => tracing::warn!(
             target: "callback", outcome = "duplicate", status, request_id, x_timestamp, order_id,
             seller_order_status, content_differs = true, latency_ms, lambda_request_id,
             "request id already stored with a different body (the body is unsigned: possible replay); kept the first"
         ),
-        Ok(RecordWrite::Duplicate { same_content }) => tracing::info!(
+        Ok((RecordWrite::Duplicate { same_content }, _)) => tracing::info!(
             target: "callback", outcome = "duplicate", status, request_id, x_timestamp, order_id,
             seller_order_status, content_compared = same_content.is_some(), latency_ms,
             lambda_request_id, "callback already stored"
@@ -280,14 +333,16 @@ mod tests {
     fn every_outcome_counts_toward_one_metric_and_one_status() {
         let stored: Result<CallbackOutcome, CallbackError> = Ok(RecordWrite::Created {
             view: ViewWrite::Updated,
-        });
+        }
+        .into());
         assert_eq!(
             (metric_for(&stored), status_for(&stored)),
             ("CallbacksStored", StatusCode::OK)
         );
         let dup = Ok(RecordWrite::Duplicate {
             same_content: Some(true),
-        });
+        }
+        .into());
         assert_eq!(
             (metric_for(&dup), status_for(&dup)),
             ("Duplicates", StatusCode::OK)
@@ -304,6 +359,17 @@ mod tests {
         assert_eq!(
             (metric_for(&store), status_for(&store)),
             ("StoreFailures", StatusCode::INTERNAL_SERVER_ERROR)
+        );
+        let odd = Ok(CallbackOutcome {
+            write: RecordWrite::Created {
+                view: ViewWrite::NoView,
+            },
+            not_understood: Some("field orderId is invalid".into()),
+        });
+        assert_eq!(
+            (metric_for(&odd), status_for(&odd)),
+            ("CallbacksNotUnderstood", StatusCode::OK),
+            "authentic but not understood: stored, answered 200, counted apart"
         );
         let big = Err(CallbackError::BodyTooLarge { len: 2, limit: 1 });
         assert_eq!(

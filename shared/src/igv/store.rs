@@ -1,10 +1,13 @@
 //! Storage of iGV order status callbacks and the iGV order view.
 
+use aws_sdk_dynamodb::primitives::Blob;
+use aws_sdk_dynamodb::types::AttributeValue;
 use time::OffsetDateTime;
 
 use crate::igv::protocol::{CallbackHeaders, StatusCallback};
 use crate::keys::{
-    CALLBACK_SK, IGV_AWAITING_DELIVERY_QUEUE, ORDER_SK, QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk,
+    CALLBACK_SK, IGV_AWAITING_DELIVERY_QUEUE, IGV_NOT_UNDERSTOOD_QUEUE, ORDER_SK, QUEUE_PK, QUEUE_SK,
+    igv_callback_pk, igv_order_pk,
 };
 use crate::store::{
     ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
@@ -24,6 +27,17 @@ pub struct NewCallback<'a> {
     pub headers: &'a CallbackHeaders,
     pub callback: &'a StatusCallback,
     pub raw_body: &'a str,
+    pub received_at: OffsetDateTime,
+    pub lambda_request_id: Option<&'a str>,
+}
+
+/// An authentic callback (signature and replay window passed) whose body could not be read.
+#[derive(Debug, Clone, Copy)]
+pub struct UnreadableCallback<'a> {
+    pub headers: &'a CallbackHeaders,
+    pub raw_body: &'a [u8],
+    /// Why the body could not be read (for the person who reads it).
+    pub problem: &'a str,
     pub received_at: OffsetDateTime,
     pub lambda_request_id: Option<&'a str>,
 }
@@ -50,6 +64,49 @@ pub fn awaiting_delivery_sort_key(timestamp_ms: u64, order_id: &str) -> String {
 }
 
 impl Store {
+    /// Stores an authentic callback whose body could not be understood exactly once, keyed by
+    /// `X-Request-Id`, raw (text, or bytes when not UTF-8), with the problem, in the
+    /// `IGV#NOT_UNDERSTOOD` queue of the `queue` index; no order view is touched. iGV gives up
+    /// after three attempts and there is no iGV feed to read it back: refusing it would lose it.
+    pub async fn store_unreadable_igv_callback(
+        &self,
+        new: &UnreadableCallback<'_>,
+    ) -> Result<RecordWrite, StoreError> {
+        let h = new.headers;
+        let item = || {
+            let mut item = Item::from([
+                ("pk".to_owned(), s(igv_callback_pk(&h.request_id))),
+                ("sk".to_owned(), s(CALLBACK_SK)),
+                (ITEM_TYPE.to_owned(), s(CALLBACK_ITEM_TYPE)),
+                ("request_id".to_owned(), s(&h.request_id)),
+                ("x_timestamp".to_owned(), n(h.timestamp_ms)),
+                ("not_understood".to_owned(), s(new.problem)),
+                ("received_at".to_owned(), s(timestamp(new.received_at))),
+                (QUEUE_PK.to_owned(), s(IGV_NOT_UNDERSTOOD_QUEUE)),
+                (
+                    QUEUE_SK.to_owned(),
+                    s(awaiting_delivery_sort_key(h.timestamp_ms, &h.request_id)),
+                ),
+            ]);
+            match std::str::from_utf8(new.raw_body) {
+                Ok(text) => item.insert("raw_body".to_owned(), s(text)),
+                Err(_) => item.insert(
+                    "raw_body_bytes".to_owned(),
+                    AttributeValue::B(Blob::new(new.raw_body)),
+                ),
+            };
+            if let Some(id) = new.lambda_request_id {
+                item.insert("lambda_request_id".to_owned(), s(id));
+            }
+            if let Some(expires_at) = self.expires_at(new.received_at) {
+                item.insert(TTL_ATTRIBUTE.to_owned(), expires_at);
+            }
+            item
+        };
+        let content = digest(&["unreadable", &hex::encode(new.raw_body)]);
+        self.create_once(item, &content, None).await
+    }
+
     /// Stores a callback exactly once, keyed by `X-Request-Id`, together with the forward-only
     /// order view (by `X-Timestamp`, ties by request id). See [`Store::create_once`].
     pub async fn store_igv_callback(&self, new: &NewCallback<'_>) -> Result<RecordWrite, StoreError> {
