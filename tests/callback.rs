@@ -9,7 +9,8 @@ use shared::config::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
 use shared::keys::{
-    CALLBACK_SK, IGV_AWAITING_DELIVERY_QUEUE, ORDER_SK, QUEUE_INDEX, QUEUE_PK, igv_callback_pk, igv_order_pk,
+    CALLBACK_SK, IGV_AWAITING_DELIVERY_HELD_QUEUE, IGV_AWAITING_DELIVERY_QUEUE, ORDER_SK, QUEUE_INDEX,
+    QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk,
 };
 use shared::secret::{Secret, parse_secret_list};
 use shared::store::Store;
@@ -576,4 +577,46 @@ async fn a_failed_write_stores_nothing_and_the_retry_is_stored_with_its_own_time
         .await
         .unwrap();
     assert_eq!(attr_n(&item, "x_timestamp"), Some(NOW_MS.to_string().as_str()));
+}
+
+/// The first delivery of an older status-1 callback that failed until iGV re-signed it with a
+/// fresh `X-Timestamp` arrives after the order moved on to status 2: it must not put the order
+/// back in the awaiting-delivery queue (a fulfilment worker would deliver it twice); it goes to
+/// the held queue for a person. A first status 1 still enters the awaiting-delivery queue.
+#[tokio::test]
+async fn a_late_status_1_never_puts_an_order_back_in_the_awaiting_delivery_queue() {
+    let table = TestTable::create().await;
+    let cb = callback(&table);
+    assert_eq!(
+        send(&cb, signed(&secret(), "rid-first", NOW_MS, &body("41", "1"))).await,
+        200
+    );
+    let view = table.get(&igv_order_pk("41"), ORDER_SK).await.unwrap();
+    assert_eq!(attr_s(&view, QUEUE_PK), Some(IGV_AWAITING_DELIVERY_QUEUE));
+    assert_eq!(
+        send(
+            &cb,
+            signed(&secret(), "rid-moved-on", NOW_MS + 1_000, &body("41", "2"))
+        )
+        .await,
+        200
+    );
+    let view = table.get(&igv_order_pk("41"), ORDER_SK).await.unwrap();
+    assert_eq!(attr_s(&view, QUEUE_PK), None, "left the queue");
+    // An older callback's first stored delivery, re-signed later than the status 2.
+    assert_eq!(
+        send(
+            &cb,
+            signed(&secret(), "rid-late", NOW_MS + 60_000, &body("41", "1"))
+        )
+        .await,
+        200
+    );
+    let view = table.get(&igv_order_pk("41"), ORDER_SK).await.unwrap();
+    assert_eq!(
+        attr_s(&view, QUEUE_PK),
+        Some(IGV_AWAITING_DELIVERY_HELD_QUEUE),
+        "held for a person, not back in the fulfilment queue"
+    );
+    assert!(attr_s(&view, QUEUE_SK).is_some());
 }

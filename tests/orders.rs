@@ -673,3 +673,66 @@ async fn a_server_side_page_cap_and_wrapped_pages_lose_nothing() {
         }
     }
 }
+
+/// Linkbest reverts an order's status without a push (it pushes only created, confirmed,
+/// settled and invalidated): the list returns the very row the view once took, after a newer
+/// push moved the view. Read for a window starting after that push (so the order was updated
+/// after it), the row is applied and counted as a status found only by poll; read for a window
+/// that starts before the push, it cannot be told from a re-read and changes nothing.
+#[tokio::test]
+async fn a_status_reverted_without_a_push_is_not_hidden_by_the_digest() {
+    let table = TestTable::create().await;
+    let store = Store::from_config(table.client.clone(), &table.store_config());
+    let pb = postback(&table, store);
+    let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
+    let sync = orders_sync(&table, &config(&table, &standin, DAY));
+    let backfill = |from: i64, to: i64, owner: &'static str| {
+        let sync = &sync;
+        async move {
+            sync.run(Mode::Backfill { from, to }, owner, now(), far_deadline())
+                .await
+                .unwrap()
+        }
+    };
+
+    // Listed first with status 0.
+    let base = now().unix_timestamp() - 3_600;
+    let first = order("SO-REV", base, "0", 500);
+    standin.add_orders(vec![first.clone()]);
+    backfill(base - 10, base + 10, "list-1").await;
+    assert_eq!(attr_s(&view(&table, "SO-REV").await, "status"), Some("0"));
+
+    // Then a push, created after that listing, moves the view to 1.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let pushed_at = now().unix_timestamp();
+    assert_eq!(push(&pb, 9_501, pushed_at, "SO-REV", "1").await, "1");
+    assert_eq!(attr_s(&view(&table, "SO-REV").await, "status"), Some("1"));
+
+    // Linkbest reverts the order to 0 after the push: the list row is byte for byte the first.
+    standin.add_orders(vec![Order {
+        update_ts: pushed_at + 30,
+        ..first.clone()
+    }]);
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+
+    // A window that starts before the push cannot tell a revert from a re-read.
+    let ambiguous = backfill(pushed_at - 10, pushed_at + 60, "list-2").await;
+    assert_eq!(ambiguous.counts.views_updated, 0, "{ambiguous:?}");
+    assert_eq!(attr_s(&view(&table, "SO-REV").await, "status"), Some("1"));
+
+    // A window that starts after the push: the order was updated after it.
+    let reverted = backfill(pushed_at + 1, pushed_at + 60, "list-3").await;
+    assert_eq!(reverted.counts.views_updated, 1, "{reverted:?}");
+    assert_eq!(reverted.counts.status_found_only_by_poll, 1, "{reverted:?}");
+    let v = view(&table, "SO-REV").await;
+    assert_eq!(attr_s(&v, "status"), Some("0"), "the revert is not hidden");
+    assert_eq!(attr_s(&v, "push_status"), Some("1"));
+    // Read once more: the view holds that listing now; nothing is written or counted again.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let again = backfill(pushed_at + 1, pushed_at + 60, "list-4").await;
+    assert_eq!(
+        (again.counts.views_updated, again.counts.status_found_only_by_poll),
+        (0, 0),
+        "{again:?}"
+    );
+}

@@ -41,6 +41,11 @@ pub const QUEUE_PK: &str = "queue_pk";
 pub const QUEUE_SK: &str = "queue_sk";
 /// The queue of iGV orders awaiting delivery (`sellerOrderStatus` 1), oldest callback first.
 pub const IGV_AWAITING_DELIVERY_QUEUE: &str = "IGV#AWAITING_DELIVERY";
+/// iGV orders whose status went back to 1 after a later status had been applied (a callback
+/// re-signed with a fresh `X-Timestamp` after its first deliveries failed, or a genuine return):
+/// held here for a person instead of re-entering the awaiting-delivery queue, which could deliver
+/// the same order twice.
+pub const IGV_AWAITING_DELIVERY_HELD_QUEUE: &str = "IGV#AWAITING_DELIVERY_HELD";
 /// Authentic iGV callbacks whose body could not be understood, oldest first (stored raw,
 /// answered 200; a person reads them: `ops` or a query of the `queue` index).
 pub const IGV_NOT_UNDERSTOOD_QUEUE: &str = "IGV#NOT_UNDERSTOOD";

@@ -6,8 +6,8 @@ use time::OffsetDateTime;
 
 use crate::igv::protocol::{CallbackHeaders, StatusCallback};
 use crate::keys::{
-    CALLBACK_SK, IGV_AWAITING_DELIVERY_QUEUE, IGV_NOT_UNDERSTOOD_QUEUE, ORDER_SK, QUEUE_PK, QUEUE_SK,
-    igv_callback_pk, igv_order_pk,
+    CALLBACK_SK, IGV_AWAITING_DELIVERY_HELD_QUEUE, IGV_AWAITING_DELIVERY_QUEUE, IGV_NOT_UNDERSTOOD_QUEUE,
+    ORDER_SK, QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk,
 };
 use crate::store::{
     ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
@@ -20,6 +20,9 @@ pub const CALLBACK_ITEM_TYPE: &str = "igv_callback";
 pub const ORDER_ITEM_TYPE: &str = "igv_order";
 /// Attribute of the order view holding the version of the callback it reflects.
 pub const STATUS_VERSION: &str = "status_version";
+/// Attribute of the order view set once its status moved past 1: the queue a later status 1
+/// goes to instead of the awaiting-delivery queue.
+pub const QUEUE_HOLD: &str = "queue_hold";
 
 /// A callback about to be stored, with what the handler knows about its delivery.
 #[derive(Debug, Clone, Copy)]
@@ -178,19 +181,23 @@ fn order_view_update(new: &NewCallback<'_>, timestamp_ms: u64) -> ForwardUpdate 
             .filter_map(|(name, v)| v.as_ref().map(|v| (name, s(v)))),
     );
     let mut remove: &[&str] = &[];
+    let mut defaults = Vec::new();
     if cb.awaits_delivery() {
-        set.push((QUEUE_PK, s(IGV_AWAITING_DELIVERY_QUEUE)));
+        // Into the awaiting-delivery queue, unless the order already left status 1 once: then
+        // into the held queue its `queue_hold` names (one update, no read).
+        defaults.push((QUEUE_PK, QUEUE_HOLD, s(IGV_AWAITING_DELIVERY_QUEUE)));
         set.push((
             QUEUE_SK,
             s(awaiting_delivery_sort_key(h.timestamp_ms, &cb.order_id)),
         ));
     } else if cb.seller_order_status.is_some() {
         remove = &[QUEUE_PK, QUEUE_SK];
+        set.push((QUEUE_HOLD, s(IGV_AWAITING_DELIVERY_HELD_QUEUE)));
     }
     ForwardUpdate {
         pk: igv_order_pk(&cb.order_id),
         sk: ORDER_SK,
-        update: UpdateExpression::new(set, remove),
+        update: UpdateExpression::with_defaults(set, &defaults, remove),
         version_attribute: STATUS_VERSION,
         version,
     }

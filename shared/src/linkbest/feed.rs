@@ -34,11 +34,13 @@ pub trait Rows: Send + Sync + 'static {
     /// reason), so nothing of it is written.
     fn parse(rows: &[&RawValue]) -> Result<Vec<Self::Row>, String>;
 
-    /// Stores one page's rows; every write is confirmed before this returns.
+    /// Stores one page's rows, fetched at `fetched_at` for the window `request`; every write is
+    /// confirmed before this returns.
     fn store<'a>(
         store: &'a Store,
         rows: Vec<Self::Row>,
         fetched_at: OffsetDateTime,
+        request: PageRequest,
     ) -> BoxFuture<'a, Result<PageCounts, StoreError>>;
 }
 
@@ -104,7 +106,7 @@ impl<R: Rows> Feed for LinkbestFeed<R> {
                     ..PageCounts::default()
                 });
             }
-            let mut counts = R::store(&self.store, rows, fetched_at).await?;
+            let mut counts = R::store(&self.store, rows, fetched_at, request).await?;
             counts.rows_received = received;
             Ok(counts)
         })

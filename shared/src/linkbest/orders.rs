@@ -31,7 +31,7 @@ use super::view::{
     LIST_DIGEST, LIST_STATUS, ListedState, PUSH_STATUS, PUSH_VERSION, STATE_VERSION, list_update,
     list_version,
 };
-use crate::feed::{BoxFuture, CheckpointKey, PageCounts, Paging};
+use crate::feed::{BoxFuture, CheckpointKey, PageCounts, PageRequest, Paging};
 use crate::json::RawObject;
 use crate::keys::{
     LINKBEST_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_SYNC_PK,
@@ -230,6 +230,48 @@ pub fn finding(known: Option<&Known>, row: &ListedOrder, listed_at: OffsetDateTi
     }
 }
 
+/// What a row is, against the view's last listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Relisting {
+    /// Not the view's last listed row: store it (and let the version rule decide the view).
+    New,
+    /// The view's last listed row read again (an overlap, a retry, a backfill): nothing new.
+    ReadAgain,
+    /// The view's last listed row, but a push moved the view since and the row was returned for
+    /// a window that starts after that push: with `OrderField=UpdateTime` the order was updated
+    /// after the push, back to what the list said before (Linkbest pushes only created,
+    /// confirmed, settled and invalidated, so such a revert comes without a push). It is newer
+    /// information: applied, and counted as a status found only by poll.
+    Reverted,
+}
+
+/// The unix seconds a push version (`CreateTime` in 20 digits, `#`, id) starts with.
+fn push_time(push_version: &str) -> Option<i64> {
+    push_version.get(..20)?.parse().ok()
+}
+
+/// Whether `row`, returned for a window starting at `window_start`, tells the view `known`
+/// anything (see [`Relisting`]).
+pub fn relisting(known: Option<&Known>, row: &ListedOrder, window_start: i64) -> Relisting {
+    let Some(known) = known else {
+        return Relisting::New;
+    };
+    if known.list_digest.as_deref() != Some(row.digest.as_str()) {
+        return Relisting::New;
+    }
+    let view_is_the_push = known.push_version.is_some() && known.state_version == known.push_version;
+    let updated_after_the_push = known
+        .push_version
+        .as_deref()
+        .and_then(push_time)
+        .is_some_and(|pushed| window_start > pushed);
+    if view_is_the_push && updated_after_the_push {
+        Relisting::Reverted
+    } else {
+        Relisting::ReadAgain
+    }
+}
+
 /// The record of a listed order: every field as text, the raw row, when it was listed, and the
 /// queue keys of its finding.
 fn listed_item(row: &ListedOrder, listed_at: OffsetDateTime, finding: Finding) -> Item {
@@ -277,8 +319,9 @@ impl Rows for OrderRows {
         store: &'a Store,
         rows: Vec<OrderRow>,
         fetched_at: OffsetDateTime,
+        request: PageRequest,
     ) -> BoxFuture<'a, Result<PageCounts, StoreError>> {
-        Box::pin(async move { store.store_listed_orders(rows, fetched_at).await })
+        Box::pin(async move { store.store_listed_orders(rows, fetched_at, request.stime).await })
     }
 }
 
@@ -290,6 +333,7 @@ impl Store {
         &self,
         rows: Vec<OrderRow>,
         listed_at: OffsetDateTime,
+        window_start: i64,
     ) -> Result<PageCounts, StoreError> {
         let mut by_order: BTreeMap<String, Vec<ListedOrder>> = BTreeMap::new();
         let mut unlinked = Vec::new();
@@ -315,7 +359,7 @@ impl Store {
             })
             .collect();
         let per_order: Vec<PageCounts> = stream::iter(orders)
-            .map(|(known, rows)| self.store_order_rows(known, rows, listed_at))
+            .map(|(known, rows)| self.store_order_rows(known, rows, listed_at, window_start))
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
@@ -360,13 +404,15 @@ impl Store {
         mut known: Option<Known>,
         rows: Vec<ListedOrder>,
         listed_at: OffsetDateTime,
+        window_start: i64,
     ) -> Result<PageCounts, StoreError> {
         let mut counts = PageCounts::default();
         for row in rows {
-            if known.as_ref().and_then(|k| k.list_digest.as_deref()) == Some(row.digest.as_str()) {
-                continue; // read again: nothing new
-            }
-            let finding = finding(known.as_ref(), &row, listed_at);
+            let finding = match relisting(known.as_ref(), &row, window_start) {
+                Relisting::New => finding(known.as_ref(), &row, listed_at),
+                Relisting::ReadAgain => continue, // nothing new
+                Relisting::Reverted => Finding::StatusFoundOnlyByPoll,
+            };
             let state = ListedState {
                 order_sn: &row.order_sn,
                 digest: &row.digest,
@@ -416,6 +462,15 @@ impl Store {
                     counts.dynamodb_calls += 1;
                     if self.update_forward(&view).await? == ViewWrite::Updated {
                         counts.views_updated += 1;
+                        if finding == Finding::StatusFoundOnlyByPoll {
+                            counts.status_found_only_by_poll += 1;
+                            tracing::warn!(target: "sync", feed = "orders", order_sn = %row.order_sn,
+                                status = row.field("status"),
+                                push_status = known.as_ref().and_then(|k| k.push_status.as_deref()),
+                                window_start,
+                                "status reverted without a push: the list's row is again the one \
+                                 listed before, updated after the newest push");
+                        }
                     }
                 }
             }
@@ -514,6 +569,43 @@ mod tests {
         let c = rows(r#"{"Status":0,"Data":[{"OrderSn":"SO1","Status":"1"}]}"#).unwrap();
         assert_eq!(a[0].digest, b[0].digest);
         assert_ne!(a[0].digest, c[0].digest);
+    }
+
+    #[test]
+    fn a_row_listed_again_is_news_only_when_updated_after_the_push_that_moved_the_view() {
+        let row = &rows(r#"{"Status":0,"Data":[{"OrderSn":"SO1","Status":"0"}]}"#).unwrap()[0];
+        let pushed_at = 1_800_000_000u64;
+        let push = crate::linkbest::view::push_version(pushed_at, "9");
+        let listed_before = list_version(1_799_999_000, &row.digest);
+        let view = |state: &str| Known {
+            state_version: Some(state.to_owned()),
+            push_version: Some(push.clone()),
+            push_status: Some("1".into()),
+            list_digest: Some(row.digest.clone()),
+            list_status: Some("0".into()),
+        };
+        let after = pushed_at as i64 + 1;
+        assert_eq!(relisting(None, row, after), Relisting::New);
+        assert_eq!(
+            relisting(Some(&view(&push)), row, after),
+            Relisting::Reverted,
+            "the push moved the view, the list says the old row again, updated after the push"
+        );
+        assert_eq!(
+            relisting(Some(&view(&push)), row, pushed_at as i64),
+            Relisting::ReadAgain,
+            "a window starting at or before the push cannot tell"
+        );
+        assert_eq!(
+            relisting(Some(&view(&listed_before)), row, after),
+            Relisting::ReadAgain,
+            "the view already holds this listing"
+        );
+        let other = Known {
+            list_digest: Some("other".into()),
+            ..view(&push)
+        };
+        assert_eq!(relisting(Some(&other), row, after), Relisting::New);
     }
 
     #[test]

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::api::{MAX_ROW_BYTES, SETTLEMENT_SERVICE, text};
 use super::client::Service;
 use super::feed::{FeedDecl, Rows};
-use crate::feed::{BoxFuture, CheckpointKey, PageCounts, Paging};
+use crate::feed::{BoxFuture, CheckpointKey, PageCounts, PageRequest, Paging};
 use crate::json::RawObject;
 use crate::keys::{
     LINKBEST_SYNC_PK, LINKBEST_UNLINKED_PK, SETTLEMENT_CHECKPOINT_SK, SETTLEMENT_SK_PREFIX,
@@ -227,6 +227,7 @@ impl Rows for SettlementRows {
         store: &'a Store,
         rows: Vec<SettlementChange>,
         fetched_at: OffsetDateTime,
+        _request: PageRequest,
     ) -> BoxFuture<'a, Result<PageCounts, StoreError>> {
         Box::pin(async move { store.store_settlement_changes(&rows, fetched_at).await })
     }

@@ -164,11 +164,13 @@ mod tests {
                 Update::List { at, digest } => list_version(*at, digest),
             }
         }
-        /// When the information is from, and pushes first within a second.
-        fn newness(&self) -> (u64, u8) {
+        /// How new the information is, by the model alone (never through `version()`): when it
+        /// is from; within a second a push wins over a listing; pushes by PushId as a number,
+        /// listings by digest.
+        fn newness(&self) -> (u64, u8, u64, String) {
             match self {
-                Update::Push { at, .. } => (*at, 1),
-                Update::List { at, .. } => (*at as u64, 0),
+                Update::Push { at, id } => (*at, 1, *id, String::new()),
+                Update::List { at, digest } => (*at as u64, 0, 0, digest.clone()),
             }
         }
     }
@@ -199,7 +201,7 @@ mod tests {
                     applied.push(i);
                 }
             }
-            let newest = updates.iter().max_by(|a, b| a.newness().cmp(&b.newness()).then_with(|| a.version().cmp(&b.version()))).unwrap();
+            let newest = updates.iter().max_by_key(|u| u.newness()).unwrap();
             prop_assert_eq!(state.unwrap(), newest.version());
             // Every applied update was newer than the one before it: never backwards.
             for pair in applied.windows(2) {

@@ -172,13 +172,30 @@ pub(crate) struct UpdateExpression {
 
 impl UpdateExpression {
     pub fn new(set: Vec<(&str, AttributeValue)>, remove: &[&str]) -> Self {
-        let mut names = HashMap::with_capacity(set.len() + remove.len() + 1);
-        let mut values = HashMap::with_capacity(set.len() + 1);
-        let mut sets = Vec::with_capacity(set.len());
+        Self::with_defaults(set, &[], remove)
+    }
+
+    /// [`UpdateExpression::new`] plus `defaults`: each `(name, source, value)` sets `name` to the
+    /// value of the item's attribute `source` when it has one, else to `value`
+    /// (`#name = if_not_exists(#source, :value)`).
+    pub fn with_defaults(
+        set: Vec<(&str, AttributeValue)>,
+        defaults: &[(&str, &str, AttributeValue)],
+        remove: &[&str],
+    ) -> Self {
+        let mut names = HashMap::with_capacity(set.len() + 2 * defaults.len() + remove.len() + 1);
+        let mut values = HashMap::with_capacity(set.len() + defaults.len() + 1);
+        let mut sets = Vec::with_capacity(set.len() + defaults.len());
         for (i, (name, value)) in set.into_iter().enumerate() {
             sets.push(format!("#f{i} = :f{i}"));
             names.insert(format!("#f{i}"), name.to_owned());
             values.insert(format!(":f{i}"), value);
+        }
+        for (i, (name, source, value)) in defaults.iter().enumerate() {
+            sets.push(format!("#d{i} = if_not_exists(#ds{i}, :d{i})"));
+            names.insert(format!("#d{i}"), (*name).to_owned());
+            names.insert(format!("#ds{i}"), (*source).to_owned());
+            values.insert(format!(":d{i}"), value.clone());
         }
         let mut expression = format!("SET {}", sets.join(", "));
         if !remove.is_empty() {
