@@ -128,3 +128,40 @@ fn every_secret_the_functions_read_is_granted_alone_and_never_a_plain_variable()
         "no secret passes through a parameter"
     );
 }
+
+/// A reservation on linkbest-sync fails the stack on a new account whose unreserved concurrency
+/// is at its minimum, and the feeds' leases already keep runs apart: it is a parameter, off
+/// unless asked for.
+#[test]
+fn the_sync_reserves_no_concurrency_unless_asked() {
+    let template = template();
+    let sync = template
+        .split("\n  LinkbestSyncFunction:\n")
+        .nth(1)
+        .expect("the sync function")
+        .split("\n\n")
+        .next()
+        .unwrap();
+    let line = sync
+        .lines()
+        .find(|l| l.trim_start().starts_with("ReservedConcurrentExecutions:"))
+        .expect("the reservation line");
+    assert!(
+        line.contains(
+            "!If [HasSyncReservedConcurrency, !Ref SyncReservedConcurrency, !Ref \"AWS::NoValue\"]"
+        ),
+        "{line}"
+    );
+    let parameter = template
+        .split("\n  SyncReservedConcurrency:\n")
+        .nth(1)
+        .expect("the parameter");
+    assert!(
+        parameter.lines().take(3).any(|l| l.trim() == "Default: 0"),
+        "off by default"
+    );
+    assert!(
+        !template.contains("ReservedConcurrentExecutions: 2"),
+        "no fixed reservation left"
+    );
+}

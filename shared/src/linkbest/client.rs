@@ -211,6 +211,9 @@ impl LinkbestClient {
                 message: envelope.message.unwrap_or_default(),
             });
         }
+        // Linkbest answered: the pause eases off (one burst of 429s must not slow every later
+        // run of this warm container for good).
+        self.ease_off();
         if envelope.rows.len() > page.page_size as usize {
             return Err(FetchError::Refused(format!(
                 "{} rows on a page of {}",
@@ -219,6 +222,15 @@ impl LinkbestClient {
             )));
         }
         rows(&envelope.rows).map_err(FetchError::Refused)
+    }
+
+    /// Halves the pause between requests after an answer; under a second it is gone.
+    fn ease_off(&self) {
+        let _ = self
+            .pace_ms
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |ms| {
+                (ms > 0).then_some(if ms / 2 < 1_000 { 0 } else { ms / 2 })
+            });
     }
 
     /// Doubles the pause between requests (at least one second, at most [`MAX_PACE`]).
@@ -283,5 +295,31 @@ mod tests {
             c.slow_down();
         }
         assert_eq!(c.pace(), MAX_PACE);
+    }
+
+    #[test]
+    fn answers_ease_the_pace_off_until_it_is_gone() {
+        let c = LinkbestClient::new(
+            "http://127.0.0.1:1",
+            "k",
+            vec![crate::secret::Secret::new("s")].into(),
+            RetrySettings::default(),
+        );
+        for _ in 0..12 {
+            c.slow_down();
+        }
+        assert_eq!(c.pace(), MAX_PACE);
+        c.ease_off();
+        assert_eq!(c.pace(), MAX_PACE / 2);
+        for _ in 0..5 {
+            c.ease_off();
+        }
+        assert_eq!(
+            c.pace(),
+            Duration::ZERO,
+            "a burst of 429s is forgotten after a few answers"
+        );
+        c.ease_off();
+        assert_eq!(c.pace(), Duration::ZERO);
     }
 }
