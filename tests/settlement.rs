@@ -132,8 +132,17 @@ async fn a_three_day_gap_of_1000_changes_is_stored_once_over_many_pages() {
     assert_eq!(summary.checkpoint_after, Some(cp));
     assert_no_violations(&standin);
 
-    // The next run re-reads only the overlap and changes nothing.
-    let again = scheduled(&sync, "run-2").await.unwrap();
+    // The next run (a few seconds later: in the very second the first ended there is nothing to
+    // read, and it answers up_to_date) re-reads only the overlap and changes nothing.
+    let again = sync
+        .run(
+            Mode::Scheduled,
+            "run-2",
+            now() + time::Duration::seconds(5),
+            far_deadline(),
+        )
+        .await
+        .unwrap();
     assert_eq!(again.windows_planned, 1, "{again:?}");
     assert_eq!(stored_changes(&table).await, expected(&data));
 }
