@@ -77,14 +77,9 @@ impl Store {
     ) -> Result<RecordWrite, StoreError> {
         let h = new.headers;
         let item = || {
-            let mut item = Item::from([
-                ("pk".to_owned(), s(igv_callback_pk(&h.request_id))),
-                ("sk".to_owned(), s(CALLBACK_SK)),
-                (ITEM_TYPE.to_owned(), s(CALLBACK_ITEM_TYPE)),
-                ("request_id".to_owned(), s(&h.request_id)),
-                ("x_timestamp".to_owned(), n(h.timestamp_ms)),
+            let mut item = self.callback_record(h, new.received_at, new.lambda_request_id);
+            item.extend([
                 ("not_understood".to_owned(), s(new.problem)),
-                ("received_at".to_owned(), s(timestamp(new.received_at))),
                 (QUEUE_PK.to_owned(), s(IGV_NOT_UNDERSTOOD_QUEUE)),
                 (
                     QUEUE_SK.to_owned(),
@@ -98,12 +93,6 @@ impl Store {
                     AttributeValue::B(Blob::new(new.raw_body)),
                 ),
             };
-            if let Some(id) = new.lambda_request_id {
-                item.insert("lambda_request_id".to_owned(), s(id));
-            }
-            if let Some(expires_at) = self.expires_at(new.received_at) {
-                item.insert(TTL_ATTRIBUTE.to_owned(), expires_at);
-            }
             item
         };
         let content = digest(&["unreadable", &hex::encode(new.raw_body)]);
@@ -124,17 +113,37 @@ impl Store {
         .await
     }
 
-    fn callback_item(&self, new: &NewCallback<'_>) -> Item {
-        let (h, cb) = (new.headers, new.callback);
+    /// What every callback record holds: its key, the signed headers, when and by which
+    /// invocation it was received, and its expiry.
+    fn callback_record(
+        &self,
+        h: &CallbackHeaders,
+        received_at: OffsetDateTime,
+        lambda_request_id: Option<&str>,
+    ) -> Item {
         let mut item = Item::from([
             ("pk".to_owned(), s(igv_callback_pk(&h.request_id))),
             ("sk".to_owned(), s(CALLBACK_SK)),
             (ITEM_TYPE.to_owned(), s(CALLBACK_ITEM_TYPE)),
             ("request_id".to_owned(), s(&h.request_id)),
             ("x_timestamp".to_owned(), n(h.timestamp_ms)),
+            ("received_at".to_owned(), s(timestamp(received_at))),
+        ]);
+        if let Some(id) = lambda_request_id {
+            item.insert("lambda_request_id".to_owned(), s(id));
+        }
+        if let Some(expires_at) = self.expires_at(received_at) {
+            item.insert(TTL_ATTRIBUTE.to_owned(), expires_at);
+        }
+        item
+    }
+
+    fn callback_item(&self, new: &NewCallback<'_>) -> Item {
+        let cb = new.callback;
+        let mut item = self.callback_record(new.headers, new.received_at, new.lambda_request_id);
+        item.extend([
             ("order_id".to_owned(), s(&cb.order_id)),
             ("raw_body".to_owned(), s(new.raw_body)),
-            ("received_at".to_owned(), s(timestamp(new.received_at))),
         ]);
         let optional = [
             ("order_num", &cb.order_num),
@@ -146,12 +155,6 @@ impl Store {
             if let Some(value) = value {
                 item.insert(name.to_owned(), s(value));
             }
-        }
-        if let Some(id) = new.lambda_request_id {
-            item.insert("lambda_request_id".to_owned(), s(id));
-        }
-        if let Some(expires_at) = self.expires_at(new.received_at) {
-            item.insert(TTL_ATTRIBUTE.to_owned(), expires_at);
         }
         item
     }
