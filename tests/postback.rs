@@ -98,11 +98,15 @@ async fn a_new_push_is_stored_with_its_raw_body_and_answered_1() {
     assert_eq!(attr_s(&item, "event_type"), Some("order.created"));
     assert_eq!(attr_n(&item, "create_time"), Some("1747642090"));
     assert_eq!(
-        attr_s(&item, "data"),
-        Some(data.as_str()),
-        "Data kept exactly as received"
+        attr_s(&item, "raw_body"),
+        Some(body.as_str()),
+        "the body, Data with it, kept exactly as received"
     );
-    assert_eq!(attr_s(&item, "raw_body"), Some(body.as_str()));
+    assert!(body.contains(&data));
+    assert!(
+        !item.contains_key("data") && !item.contains_key("sign"),
+        "nothing kept twice"
+    );
     assert_eq!(attr_s(&item, "order_sn"), Some("SO-1001"));
     assert!(attr_s(&item, "received_at").is_some_and(|t| t.ends_with('Z')));
 
@@ -587,4 +591,84 @@ async fn create_time_outside_the_window_is_refused_and_stores_nothing() {
     let item = table.get(&linkbest_push_pk("9301"), PUSH_SK).await.unwrap();
     assert!(!item.contains_key("sign"), "the Sign is not kept as an attribute");
     assert_eq!(table.scan().await.len(), 2, "the push and its order view");
+}
+
+/// DynamoDB's size of an item: every attribute's name plus its value (strings as UTF-8 bytes,
+/// numbers as about one byte per two digits plus one).
+fn item_size(item: &testkit::Item) -> usize {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    item.iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(text) => text.len(),
+                    AttributeValue::N(number) => number.len().div_ceil(2) + 1,
+                    AttributeValue::B(bytes) => bytes.as_ref().len(),
+                    AttributeValue::Bool(_) | AttributeValue::Null(_) => 1,
+                    other => panic!("unexpected attribute {other:?}"),
+                }
+        })
+        .sum()
+}
+
+/// Cost, "store each thing once" (#20): a new push whose `Data` carries every documented Linkbest
+/// field (`linkbest-order-list.md`) stores a record and an order view each under 1 KB, so its one
+/// transaction bills at most 4 write units. Measured, not computed: the two stored items are
+/// written again under other keys in one `TransactWriteItems` asking DynamoDB (Local) for its
+/// consumed capacity. The record keeps the raw body (Data inside it, byte for byte) and no second
+/// copy; the view keeps no copy of `Data`.
+#[tokio::test]
+async fn a_push_with_every_documented_field_costs_at_most_4_write_units() {
+    use aws_sdk_dynamodb::types::{Put, ReturnConsumedCapacity, TransactWriteItem};
+    let table = TestTable::create().await;
+    let pb = postback(&table).await;
+    let data = r#"{"Id":"880011","ProgramId":"1021","ProgramName":"JD.com Global Shopping Festival","WebsiteId":"5501","LinkId":"77001","SubId":"spring-sale-2026-newsletter","OrderSn":"SO20261123000017","ParentOrderSn":"SO20261123000001","OrderTime":"2026-11-23 21:15:02","OrdersPrice":"1299.90","SiterCommission":"64.99","Currency":"CNY","Status":"0"}"#;
+    let body = signed_push(&token(), 1_795_440_540_001, "order.created", 1_795_440_539, data);
+    assert_eq!(deliver(&pb, &body).await, "1");
+    let record = table
+        .get(&linkbest_push_pk("1795440540001"), PUSH_SK)
+        .await
+        .unwrap();
+    let view = table
+        .get(&linkbest_order_pk("SO20261123000017"), ORDER_SK)
+        .await
+        .unwrap();
+    let (record_size, view_size) = (item_size(&record), item_size(&view));
+    assert!(
+        record_size < 1024 && view_size < 1024,
+        "record {record_size} B (body {} B), view {view_size} B",
+        body.len()
+    );
+    assert_eq!(attr_s(&view, "link_id"), Some("77001"));
+
+    let again = |mut item: testkit::Item, pk: &str| {
+        item.insert("pk".into(), aws_sdk_dynamodb::types::AttributeValue::S(pk.into()));
+        TransactWriteItem::builder()
+            .put(
+                Put::builder()
+                    .table_name(&table.name)
+                    .set_item(Some(item))
+                    .build()
+                    .unwrap(),
+            )
+            .build()
+    };
+    let written = table
+        .client
+        .transact_write_items()
+        .transact_items(again(record, "COST#record"))
+        .transact_items(again(view, "COST#view"))
+        .return_consumed_capacity(ReturnConsumedCapacity::Total)
+        .send()
+        .await
+        .unwrap();
+    let units: f64 = written
+        .consumed_capacity()
+        .iter()
+        .filter_map(|c| c.capacity_units())
+        .sum();
+    assert!(
+        units > 0.0 && units <= 4.0,
+        "{units} write units for a record of {record_size} B and a view of {view_size} B"
+    );
 }

@@ -41,6 +41,7 @@ pub const ORDER_VIEW_FIELDS: &[(&str, &str)] = &[
     ("WebsiteId", "website_id"),
     ("OrderTime", "order_time"),
     ("SubId", "sub_id"),
+    ("LinkId", "link_id"),
     ("ParentOrderSn", "parent_order_sn"),
 ];
 

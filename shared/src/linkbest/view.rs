@@ -68,7 +68,6 @@ pub(crate) fn push_update(
         ("last_push_id", s(&push.push_id)),
         ("last_event_type", s(&push.event_type)),
         ("last_create_time", n(push.create_time_secs)),
-        ("last_data", s(&push.data)),
         ("push_updated_at", s(timestamp(received_at))),
     ];
     if let Some((_, status)) = order.details.iter().find(|(attribute, _)| *attribute == "status") {

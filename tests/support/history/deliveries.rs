@@ -471,8 +471,8 @@ fn stats_retry_check(id: &Id, was_stored: bool, again: &Answer, fail: &mut impl 
 fn stored_variant(kind: Kind, item: &Item) -> Option<u32> {
     match kind {
         Kind::Push => {
-            let data = attr_s(item, "data")?;
-            let price = data.split("\"OrdersPrice\":").nth(1)?;
+            let raw = attr_s(item, "raw_body")?;
+            let price = raw.split("\"OrdersPrice\":").nth(1)?;
             price.split('.').next()?.parse().ok()
         }
         Kind::Callback => attr_s(item, "order_num")?.strip_prefix('N')?.parse().ok(),
