@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Body;
-use shared::config::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
+use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::keys::{
     CALLBACK_SK, IGV_AWAITING_DELIVERY_HELD_QUEUE, IGV_AWAITING_DELIVERY_QUEUE, ORDER_SK, QUEUE_INDEX,
     QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk,

@@ -4,12 +4,11 @@
 
 use std::collections::BTreeMap;
 
-use shared::config::{
-    CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
-};
 use shared::feed::{Invocation, Mode, Selection};
 use shared::igv::callback::Callback;
+use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::linkbest::postback::Postback;
+use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::secret::parse_secret_list;
 use shared::store::Store;
 use testkit::{TestTable, body_text, local_setting, workspace_root};

@@ -10,14 +10,13 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use lambda_http::Body;
-use shared::config::{
-    CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
-};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
+use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::keys::{CALLBACK_SK, PUSH_SK, igv_callback_pk, linkbest_push_pk};
 use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
+use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::secret::parse_secret_list;
 use shared::store::Store;
 use testkit::proxy::{FaultyProxy, Mode};
@@ -38,7 +37,7 @@ async fn proxy() -> Option<FaultyProxy> {
     Some(FaultyProxy::start(&upstream).await)
 }
 
-fn short_timeouts(table: &TestTable) -> shared::config::StoreConfig {
+fn short_timeouts(table: &TestTable) -> shared::store::StoreConfig {
     let mut store = table.store_config();
     store.attempt_timeout = Duration::from_millis(500);
     store.operation_timeout = Duration::from_secs(2);

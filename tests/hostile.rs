@@ -6,14 +6,13 @@ use std::time::Duration;
 
 use lambda_http::Body;
 use lambda_http::http::Request;
-use shared::config::{
-    CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
-};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
+use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::keys::{CALLBACK_SK, igv_callback_pk};
 use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
+use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::secret::parse_secret_list;
 use shared::store::Store;
 use testkit::{TestTable, body_text, local_setting};

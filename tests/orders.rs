@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde_json::json;
-use shared::config::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig, SyncConfig};
 use shared::feed::{Mode, RunSummary, SyncError};
 use shared::keys::{ORDER_SK, linkbest_order_pk};
 use shared::linkbest::api::{ORDERS_SERVICE, SETTLEMENT_SERVICE};
 use shared::linkbest::orders::{LISTED_ITEM_TYPE, ORDERS};
 use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
+use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig, SyncConfig};
 use shared::linkbest::settlement::SETTLEMENT;
 use shared::linkbest::sync::InvocationError;
 use shared::secret::parse_secret_list;

@@ -4,10 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lambda_http::http::header;
-use shared::config::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::keys::{ORDER_SK, PUSH_SK, linkbest_order_pk, linkbest_push_pk};
 use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
+use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::secret::{Secret, parse_secret_list};
 use shared::store::Store;
 use testkit::faults::{FailCalls, Strike, with_fault};

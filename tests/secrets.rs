@@ -7,17 +7,16 @@
 use std::time::Duration;
 
 use lambda_http::Body;
-use shared::config::{
-    CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
-};
 use shared::feed::{FetchError, PageRequest};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
+use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::keys::{CALLBACK_SK, PUSH_SK, igv_callback_pk, linkbest_push_pk};
 use shared::linkbest::api::SETTLEMENT_SERVICE;
 use shared::linkbest::client::{LinkbestClient, RetrySettings, Service};
 use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
+use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::secret::{SecretError, SecretList, SecretSetting};
 use shared::store::Store;
 use testkit::secrets_standin::{SecretsStandIn, Stored, arn};

@@ -3,11 +3,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use shared::config::SyncConfig;
 use shared::feed::{Mode, PageRequest, RunSummary, SyncError};
 use shared::keys::{LINKBEST_SYNC_PK, SETTLEMENT_CHECKPOINT_SK};
 use shared::linkbest::api::DEFAULT_BASE_URL;
 use shared::linkbest::client::{LinkbestClient, RetrySettings};
+use shared::linkbest::settings::SyncConfig;
 use shared::linkbest::settlement::{SETTLEMENT, parse_changes};
 use shared::secret::Secret;
 use shared::store::Store;

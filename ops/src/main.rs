@@ -17,9 +17,10 @@ use std::sync::Arc;
 
 use ops::{Ops, item_json};
 use serde_json::json;
-use shared::config::{SyncConfig, from_process_env};
+use shared::config::from_process_env;
 use shared::linkbest::client::LinkbestClient;
 use shared::linkbest::orders::ORDERS;
+use shared::linkbest::settings::SyncConfig;
 use shared::linkbest::settlement::SETTLEMENT;
 use shared::linkbest::sync::LinkbestSync;
 use shared::store::Store;

@@ -7,8 +7,8 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, ConfigLoader, SdkConfig};
 use aws_sdk_dynamodb::Client;
 
-use crate::config::StoreConfig;
 use crate::secret::{SecretError, SecretList};
+use crate::store::StoreConfig;
 use crate::tls::{TrustRoots, sdk_https_client};
 
 /// Builds the DynamoDB client from a given loader (tests point it at their own server) with the

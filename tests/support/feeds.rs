@@ -4,9 +4,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::config::{SyncConfig, linkbest_feed_defaults};
 use shared::feed::{Mode, RunSummary, SyncError};
 use shared::linkbest::client::{LinkbestClient, RetrySettings};
+use shared::linkbest::settings::{SyncConfig, linkbest_feed_defaults};
 use shared::linkbest::sync::LinkbestSync;
 use shared::secret::Secret;
 use shared::store::Store;

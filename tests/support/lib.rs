@@ -27,7 +27,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::Credentials;
 use aws_sdk_dynamodb::types::AttributeValue;
 use lambda_http::Body;
-use shared::config::StoreConfig;
+use shared::store::StoreConfig;
 
 pub type Item = HashMap<String, AttributeValue>;
 

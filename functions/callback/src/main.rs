@@ -5,8 +5,8 @@
 //! `shared::igv::callback::Callback::handle`, which answers 200 only after a confirmed write.
 
 use lambda_http::{Error, Request, run, service_fn};
-use shared::config::CallbackConfig;
 use shared::igv::callback::Callback;
+use shared::igv::settings::CallbackConfig;
 use shared::store::Store;
 
 #[tokio::main]

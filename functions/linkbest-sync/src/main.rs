@@ -12,8 +12,8 @@ use std::time::{Duration, SystemTime};
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::Value;
-use shared::config::SyncConfig;
 use shared::linkbest::client::LinkbestClient;
+use shared::linkbest::settings::SyncConfig;
 use shared::linkbest::sync::{FUNCTION, LinkbestSync};
 use shared::store::Store;
 use time::OffsetDateTime;

@@ -5,8 +5,8 @@
 //! `shared::linkbest::postback::Postback::handle`, which always answers HTTP 200 with `1`, `0` or `-1`.
 
 use lambda_http::{Error, Request, run, service_fn};
-use shared::config::PostbackConfig;
 use shared::linkbest::postback::Postback;
+use shared::linkbest::settings::PostbackConfig;
 use shared::store::Store;
 
 #[tokio::main]

@@ -11,11 +11,11 @@ use lambda_http::http::{HeaderMap, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
 
-use crate::config::CallbackConfig;
 use crate::http::{body_bytes, lambda_request_id};
 use crate::igv::protocol::{
     AuthFailure, CallbackHeaders, StatusCallback, check_window, parse_body, read_headers, verify_signature,
 };
+use crate::igv::settings::CallbackConfig;
 use crate::igv::store::{NewCallback, UnreadableCallback};
 use crate::metrics::{self, names};
 use crate::secret::{SecretError, SecretList};

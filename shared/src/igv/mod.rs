@@ -2,4 +2,5 @@
 
 pub mod callback;
 pub mod protocol;
+pub mod settings;
 pub mod store;

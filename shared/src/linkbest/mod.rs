@@ -12,6 +12,7 @@ pub mod feed;
 pub mod orders;
 pub mod postback;
 pub mod push;
+pub mod settings;
 pub mod settlement;
 pub mod store;
 pub mod sync;

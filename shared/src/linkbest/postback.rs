@@ -10,9 +10,9 @@ use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
 
-use crate::config::PostbackConfig;
 use crate::http::{body_bytes, lambda_request_id};
 use crate::linkbest::push::{OrderLink, OrderPush, PushRejection, parse_push, verify_sign};
+use crate::linkbest::settings::PostbackConfig;
 use crate::linkbest::store::NewPush;
 use crate::metrics::{self, names};
 use crate::secret::{SecretError, SecretList};

@@ -14,8 +14,8 @@ use super::client::LinkbestClient;
 use super::feed::LinkbestFeed;
 use super::orders::{ORDERS, OrderRows};
 use super::settlement::{SETTLEMENT, SettlementRows};
-use crate::config::SyncConfig;
 use crate::feed::{BadEvent, Feed, FeedRunner, Invocation, Mode, RunSummary, Selection, SyncError};
+use crate::linkbest::settings::SyncConfig;
 use crate::metrics::{self, Unit, names};
 use crate::store::Store;
 

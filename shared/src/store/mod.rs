@@ -7,6 +7,9 @@
 
 pub mod batch;
 pub mod checkpoint;
+mod config;
+
+pub use config::StoreConfig;
 
 use std::collections::HashMap;
 use std::error::Error as StdError;
@@ -25,8 +28,6 @@ use aws_sdk_dynamodb::types::{
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
-
-use crate::config::StoreConfig;
 
 /// An item as the SDK sees it.
 pub type Item = HashMap<String, AttributeValue>;

@@ -31,18 +31,17 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use lambda_http::Body;
-use shared::config::{
-    CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES, DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig,
-    StoreConfig,
-};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
+use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::keys::{
     CALLBACK_SK, ORDER_SK, PUSH_SK, igv_callback_pk, igv_order_pk, linkbest_order_pk, linkbest_push_pk,
 };
 use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
+use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::secret::Secret;
+use shared::store::StoreConfig;
 use shared::store::{Store, version};
 
 use super::Stats;
