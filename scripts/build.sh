@@ -26,7 +26,7 @@ import os, pathlib, sys
 # ELF header: e_machine at offset 18, little endian; 183 (0xB7) is AArch64.
 failed = False
 for function, resource in [("postback", "PostbackFunction"), ("callback", "CallbackFunction"),
-                           ("linkbest-sync", "LinkbestSyncFunction")]:
+                           ("linkbest-sync", "LinkbestSyncFunction"), ("publisher", "PublisherFunction")]:
     for path in [pathlib.Path(os.environ["CARGO_TARGET_DIR"]) / "lambda" / function / "bootstrap",
                  pathlib.Path(".aws-sam/build") / resource / "bootstrap"]:
         data = path.read_bytes() if path.exists() else b""

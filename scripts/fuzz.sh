@@ -19,7 +19,7 @@ export RUSTC_BOOTSTRAP=1
 cd fuzz
 "$tools/bin/cargo-fuzz" build -O
 status=0
-for target in postback_body callback_request linkbest_page; do
+for target in postback_body callback_request linkbest_page stream_record; do
   mkdir -p "corpus/$target"
   cp -n "seeds/$target"/* "corpus/$target/" 2>/dev/null || true
   log="target/fuzz-$target.log"

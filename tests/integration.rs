@@ -7,6 +7,7 @@
 mod callback;
 mod events;
 mod faults;
+mod handoff;
 mod histories;
 mod hostile;
 mod operator;

@@ -40,6 +40,8 @@ pub async fn sdk_config_from(loader: ConfigLoader, config: &StoreConfig) -> SdkC
 /// What a function builds once per cold start, and how long each part took (for the
 /// `initialised` log line, `shared::logging::initialised`).
 pub struct ColdStart {
+    /// The SDK configuration the clients were built from (for a function's other clients).
+    pub sdk: SdkConfig,
     pub dynamodb: Client,
     /// Building the SDK configuration and the DynamoDB client.
     pub sdk_init: Duration,
@@ -60,6 +62,7 @@ pub async fn cold_start(store: &StoreConfig, secrets: &[&SecretList]) -> ColdSta
     let secrets_started = Instant::now();
     connect_secrets(&sdk, secrets).await;
     ColdStart {
+        sdk,
         dynamodb,
         sdk_init,
         secrets_init: secrets_started.elapsed(),

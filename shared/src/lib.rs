@@ -5,6 +5,8 @@
 //!   envelope; `client`: HTTP with retries) and its feeds (`settlement`, `orders`);
 //! - [`igv`]: the Order Status Callback (`protocol`: parse and verify; `callback`: the callback
 //!   function's flow; `store`: callback records and the order view);
+//! - [`handoff`]: the partner-neutral hand-off (a view change → one event on a bus), each
+//!   partner describing its views in its own `handoff` module;
 //! - [`feed`]: the partner-neutral feed machine (window planning, paging, checkpoint and lease,
 //!   deadline) that the scheduled sync runs every feed with;
 //! - [`store`]: DynamoDB access shared by all (create-once with a forward-only view, batches,
@@ -13,6 +15,7 @@
 pub mod aws;
 pub mod config;
 pub mod feed;
+pub mod handoff;
 pub mod http;
 pub mod igv;
 pub mod json;

@@ -58,6 +58,12 @@ pub mod names {
     pub const CALLBACKS_NOT_UNDERSTOOD: &str = "CallbacksNotUnderstood";
     /// linkbest-sync, orders feed: listed rows without a usable `OrderSn`, kept unlinked.
     pub const ROWS_UNLINKED: &str = "RowsUnlinked";
+    /// publisher (the hand-off): events the bus accepted, refused for good in an invocation
+    /// (retried by Lambda), stream records that could not be read, `PutEvents` requests sent.
+    pub const EVENTS_PUBLISHED: &str = "EventsPublished";
+    pub const EVENTS_FAILED: &str = "EventsFailed";
+    pub const POISON_RECORDS: &str = "PoisonRecords";
+    pub const PUT_EVENTS_REQUESTS: &str = "PutEventsRequests";
 
     pub const ALL: &[&str] = &[
         PUSHES_STORED,
@@ -80,6 +86,10 @@ pub mod names {
         PUSH_CLOCK_SKEW,
         CALLBACKS_NOT_UNDERSTOOD,
         ROWS_UNLINKED,
+        EVENTS_PUBLISHED,
+        EVENTS_FAILED,
+        POISON_RECORDS,
+        PUT_EVENTS_REQUESTS,
     ];
 }
 

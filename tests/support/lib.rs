@@ -8,6 +8,7 @@
 //! created table, so no state leaks between tests.
 
 pub mod dynamodb_local;
+pub mod eventbridge_standin;
 pub mod faults;
 pub mod feeds;
 pub mod history;
@@ -15,6 +16,7 @@ pub mod linkbest_standin;
 pub mod logs;
 pub mod proxy;
 pub mod secrets_standin;
+pub mod stream_reader;
 pub mod table_def;
 
 use std::collections::HashMap;

@@ -1,6 +1,7 @@
 //! iGV: the Order Status Callback.
 
 pub mod callback;
+pub mod handoff;
 pub mod protocol;
 pub mod settings;
 pub mod store;

@@ -9,6 +9,7 @@
 pub mod api;
 pub mod client;
 pub mod feed;
+pub mod handoff;
 pub mod orders;
 pub mod postback;
 pub mod push;

@@ -1,0 +1,75 @@
+//! Lambda entry point of the hand-off publisher: the table's stream (through the event source
+//! mapping, filtered to view items) in, one event per committed view change out on the orders
+//! bus, and the first record not published back to Lambda (`ReportBatchItemFailures`).
+//!
+//! Builds configuration and the EventBridge client once per cold start; each batch is handed to
+//! `shared::handoff::publish::publish` with every partner's view description, and logs one line.
+
+use lambda_runtime::{Error, LambdaEvent, run, service_fn};
+use serde_json::{Value, json};
+use shared::handoff::Describe;
+use shared::handoff::eventbridge::EventBridgeBus;
+use shared::handoff::publish::{BatchOutcome, publish};
+use shared::handoff::settings::PublisherConfig;
+use shared::metrics::{self, Unit, names};
+
+/// Every partner's views, as each partner module describes them.
+const VIEWS: &[Describe] = &[
+    shared::linkbest::handoff::describe,
+    shared::igv::handoff::describe,
+];
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    let started = std::time::Instant::now();
+    shared::logging::init();
+    let config = PublisherConfig::from_env().inspect_err(|e| {
+        tracing::error!(target: "publisher", error = %e, "configuration invalid; refusing to start");
+    })?;
+    let aws = shared::aws::cold_start(&config.store, &[]).await;
+    let bus = EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&aws.sdk), &config.bus_name);
+    let (bus, retry) = (&bus, config.retry);
+    shared::logging::initialised("publisher", started, aws.sdk_init, aws.secrets_init);
+    run(service_fn(move |event: LambdaEvent<Value>| async move {
+        let records = event.payload["Records"].as_array().cloned().unwrap_or_default();
+        let outcome = publish(&records, VIEWS, bus, retry).await;
+        report(&outcome, &event.context.request_id);
+        Ok::<Value, Error>(answer(&outcome))
+    }))
+    .await
+}
+
+/// Lambda's partial batch response: the first record not published, or none.
+fn answer(outcome: &BatchOutcome) -> Value {
+    let failures: Vec<Value> = outcome
+        .first_failure
+        .iter()
+        .map(|sequence| json!({ "itemIdentifier": sequence }))
+        .collect();
+    json!({ "batchItemFailures": failures })
+}
+
+fn report(outcome: &BatchOutcome, lambda_request_id: &str) {
+    let result = if outcome.first_failure.is_some() {
+        "partial"
+    } else {
+        "published"
+    };
+    tracing::info!(target: "publisher", outcome = result, records = outcome.records,
+        published = outcome.published, no_event = outcome.no_event, failed = outcome.failed,
+        poison = outcome.poison, put_events_requests = outcome.put_events_requests,
+        first_failure = outcome.first_failure.as_deref(), lambda_request_id, "batch handled");
+    metrics::emit(
+        "publisher",
+        &[
+            (names::EVENTS_PUBLISHED, outcome.published as f64, Unit::Count),
+            (names::EVENTS_FAILED, outcome.failed as f64, Unit::Count),
+            (names::POISON_RECORDS, outcome.poison as f64, Unit::Count),
+            (
+                names::PUT_EVENTS_REQUESTS,
+                outcome.put_events_requests as f64,
+                Unit::Count,
+            ),
+        ],
+    );
+}

@@ -1,0 +1,343 @@
+//! The hand-off end to end on real parts: real pushes, callbacks and feed writes into a table with
+//! the template's stream on DynamoDB Local; its own stream read back as Lambda's event source
+//! mapping reads it (filtered by the template's `FilterCriteria`); the publisher on that exact
+//! event; the real `aws-sdk-eventbridge` client against the `PutEvents` stand-in. Every event seen
+//! validates against `schemas/order-event.v1.json`.
+
+use std::collections::BTreeSet;
+
+use serde_json::{Value, json};
+use shared::handoff::Describe;
+use shared::handoff::eventbridge::EventBridgeBus;
+use shared::handoff::publish::{BatchOutcome, RetrySettings, publish};
+use shared::igv::callback::Callback;
+use shared::igv::protocol::signature_hex;
+use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
+use shared::linkbest::api::parse_envelope;
+use shared::linkbest::orders::parse_orders;
+use shared::linkbest::postback::Postback;
+use shared::linkbest::push::sign_hex;
+use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
+use shared::linkbest::settlement::parse_changes;
+use shared::secret::parse_secret_list;
+use shared::store::Store;
+use testkit::eventbridge_standin::{EventBridgeStandIn, Received};
+use testkit::stream_reader::{lambda_event, records};
+use testkit::{TestTable, body_text, http_request, local_setting, workspace_root};
+use time::OffsetDateTime;
+
+const VIEWS: &[Describe] = &[
+    shared::linkbest::handoff::describe,
+    shared::igv::handoff::describe,
+];
+const BUS: &str = "partner-ingest-orders";
+const FAST: RetrySettings = RetrySettings {
+    attempts: 4,
+    first_pause: std::time::Duration::from_millis(5),
+};
+
+fn schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(workspace_root().join("schemas/order-event.v1.json")).unwrap();
+    jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("a valid JSON Schema")
+}
+
+/// Every event the bus received is valid against the schema and as the contract says.
+fn check_contract(received: &[Received]) {
+    let schema = schema();
+    for event in received {
+        let errors: Vec<String> = schema.iter_errors(&event.detail).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?} in {}", event.detail);
+        assert_eq!(event.bus, BUS);
+        assert_eq!(
+            event.source,
+            format!("partner-ingest.{}", event.detail["partner"].as_str().unwrap())
+        );
+    }
+}
+
+struct Bundle {
+    table: TestTable,
+    postback: Postback,
+    callback: Callback,
+    store: Store,
+    token: String,
+    secret: String,
+}
+
+async fn bundle() -> Bundle {
+    let table = TestTable::create_as_template().await;
+    let store = Store::from_config(table.client.clone(), &table.store_config());
+    let tokens = parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"));
+    let secrets = parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS"));
+    let postback = Postback::new(
+        store.clone(),
+        &PostbackConfig {
+            store: table.store_config(),
+            tokens: tokens.clone().into(),
+            max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+            create_time_window: None,
+        },
+    );
+    let callback = Callback::new(
+        store.clone(),
+        &CallbackConfig {
+            store: table.store_config(),
+            secrets: secrets.clone().into(),
+            max_age: None,
+            max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+        },
+    );
+    Bundle {
+        table,
+        postback,
+        callback,
+        store,
+        token: tokens[0].expose().to_owned(),
+        secret: secrets[0].expose().to_owned(),
+    }
+}
+
+impl Bundle {
+    async fn push(&self, push_id: u64, create_time: u64, order_sn: &str, status: &str) -> String {
+        let sign = sign_hex(
+            &self.token,
+            "order.status",
+            &push_id.to_string(),
+            &create_time.to_string(),
+        );
+        let body = format!(
+            r#"{{"PushId":{push_id},"EventType":"order.status","CreateTime":{create_time},"Sign":"{sign}","Data":{{"OrderSn":"{order_sn}","Status":"{status}","OrdersPrice":129.90,"SiterCommission":"6.49","Currency":"CNY"}}}}"#
+        );
+        body_text(&self.postback.handle(http_request("POST", body)).await)
+    }
+
+    async fn callback(&self, request_id: &str, ts_ms: u64, order_id: &str, status: &str) -> u16 {
+        let ts = ts_ms.to_string();
+        let sig = signature_hex(&self.secret, &ts, request_id);
+        let body = format!(
+            r#"{{"createdAt":"2025-12-17T13:44:16","orderId":{order_id},"orderNum":"SO{order_id}","sellerOrderStatus":{status},"buyerId":"1907369850568257537"}}"#
+        );
+        let request = lambda_http::http::Request::builder()
+            .method("POST")
+            .uri("https://example.com/igv/order-status")
+            .header("x-request-id", request_id)
+            .header("x-timestamp", ts.as_str())
+            .header("x-signature", sig.as_str())
+            .body(lambda_http::Body::Text(body))
+            .unwrap();
+        self.callback.handle(request).await.status().as_u16()
+    }
+
+    /// The records Lambda would hand the publisher now (everything since the stream began).
+    async fn event(&self) -> Value {
+        lambda_event(&records(&self.table.client, &self.table.name).await)
+    }
+}
+
+async fn run(event: &Value, bus: &EventBridgeStandIn) -> BatchOutcome {
+    let records = event["Records"].as_array().unwrap();
+    publish(records, VIEWS, &EventBridgeBus::new(bus.client(), BUS), FAST).await
+}
+
+/// The contract on a mixed history: one event per committed view version, none for what changed
+/// no view (a duplicate push, a repeated callback, a raw record); the right `DetailType`s; the
+/// same ids when the batch is delivered again.
+#[tokio::test]
+async fn every_committed_view_change_is_one_event_with_a_stable_id() {
+    let b = bundle().await;
+    let now = OffsetDateTime::now_utc();
+    // Linkbest: an order pushed, the same push again, then a newer status.
+    assert_eq!(b.push(1_001, 1_795_440_539, "SO-HO-1", "0").await, "1");
+    assert_eq!(b.push(1_001, 1_795_440_539, "SO-HO-1", "0").await, "0");
+    assert_eq!(b.push(1_002, 1_795_440_600, "SO-HO-1", "1").await, "1");
+    // iGV: an order paid (awaiting delivery), the callback retried, then delivered (status 2).
+    assert_eq!(
+        b.callback("rid-ho-1", 1_795_440_540_000, "1689644928115784", "1")
+            .await,
+        200
+    );
+    assert_eq!(
+        b.callback("rid-ho-1", 1_795_440_540_000, "1689644928115784", "1")
+            .await,
+        200
+    );
+    assert_eq!(
+        b.callback("rid-ho-2", 1_795_440_600_000, "1689644928115784", "2")
+            .await,
+        200
+    );
+    // The order list: an order no push ever brought.
+    let page = r#"{"Status":0,"Data":[{"Id":"9","OrderSn":"SO-HO-LISTED","OrdersPrice":"10.00","Currency":"USD","Status":"0"}]}"#;
+    let rows = parse_orders(&parse_envelope(page).unwrap().rows).unwrap();
+    b.store
+        .store_listed_orders(rows, now, now.unix_timestamp() - 60)
+        .await
+        .unwrap();
+    // A settlement change of the pushed order.
+    let page = r#"{"Status":0,"Data":[{"OrderSn":"SO-HO-1","ModifyAt":"2026-11-23 21:30:00","ConfirmPrice":"120.0000","ModifyPrice":"-9.9000","ChargeCurrency":"CNY"}]}"#;
+    let changes = parse_changes(&parse_envelope(page).unwrap().rows).unwrap();
+    b.store.store_settlement_changes(&changes, now).await.unwrap();
+
+    let event = b.event().await;
+    let bus = EventBridgeStandIn::start().await;
+    let outcome = run(&event, &bus).await;
+    assert_eq!(outcome.first_failure, None, "{outcome:?}");
+    let received = bus.received();
+    check_contract(&received);
+    let kinds: Vec<(String, String)> = received
+        .iter()
+        .map(|e| (e.detail_type.clone(), e.detail["order"].to_string()))
+        .collect();
+    let expect = |t: &str, order: Value| (t.to_owned(), order.to_string());
+    assert_eq!(
+        kinds,
+        [
+            expect("Order Seen", json!({"order_sn": "SO-HO-1"})),
+            expect("Order Status Changed", json!({"order_sn": "SO-HO-1"})),
+            expect(
+                "Order Awaiting Delivery",
+                json!({"order_id": "1689644928115784", "order_num": "SO1689644928115784"})
+            ),
+            expect(
+                "Order Status Changed",
+                json!({"order_id": "1689644928115784", "order_num": "SO1689644928115784"})
+            ),
+            expect("Order Found Only By Poll", json!({"order_sn": "SO-HO-LISTED"})),
+            expect("Order Settlement Changed", json!({"order_sn": "SO-HO-1"})),
+        ],
+        "one event per view version, in stream order; none for the duplicates"
+    );
+    let first = &received[0].detail;
+    assert_eq!(
+        first["amounts"],
+        json!({"orders_price": "129.90", "siter_commission": "6.49"})
+    );
+    assert_eq!(first["channel"], "push");
+    assert_eq!(first["occurred_at"], "2026-11-23T13:28:59Z");
+    assert_eq!(
+        received[2].detail["hints"][0], "status",
+        "an unsigned body's fields are hints"
+    );
+    assert_eq!(received[3].detail["previous_status"], "1");
+    assert_eq!(received[5].detail["amounts"]["modify_price"], "-9.9000");
+    let ids: BTreeSet<&str> = received
+        .iter()
+        .map(|e| e.detail["event_id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), received.len(), "ids differ between versions");
+    assert_eq!(
+        outcome.put_events_requests, 1,
+        "six events, one PutEvents request"
+    );
+
+    // Lambda delivers the batch again (at least once): the same events, the same ids.
+    run(&event, &bus).await;
+    let again = bus.received();
+    let first_ids: Vec<&Value> = again[..6].iter().map(|e| &e.detail["event_id"]).collect();
+    let second_ids: Vec<&Value> = again[6..].iter().map(|e| &e.detail["event_id"]).collect();
+    assert_eq!(first_ids, second_ids, "a redelivered record carries the same id");
+    assert!(bus.violations().is_empty());
+}
+
+/// EventBridge's faults: a throttled request and refused entries are retried within the
+/// invocation; what stays refused is reported from its first record on (Lambda retries from
+/// there, nothing after it is skipped); a record of any shape is reported, not a panic.
+#[tokio::test]
+async fn refused_throttled_and_poison_records_are_reported_from_the_first_not_published() {
+    let b = bundle().await;
+    for i in 0..25u64 {
+        assert_eq!(
+            b.push(2_000 + i, 1_795_440_539 + i, &format!("SO-F-{i:02}"), "0")
+                .await,
+            "1"
+        );
+    }
+    let event = b.event().await;
+    let records = event["Records"].as_array().unwrap().clone();
+    assert_eq!(records.len(), 25, "only the views pass the template's filter");
+
+    // Throttled twice, then some entries refused once: all published in the end.
+    let bus = EventBridgeStandIn::start().await;
+    bus.throttle_next(2);
+    bus.refuse_next_entries(3);
+    let outcome = run(&event, &bus).await;
+    assert_eq!(
+        (outcome.published, outcome.first_failure.as_deref()),
+        (25, None),
+        "{outcome:?}"
+    );
+    assert_eq!(bus.received().len(), 25);
+    check_contract(&bus.received());
+
+    // A poison record after the 12th: the 12 before it are published, the answer names it.
+    let bus = EventBridgeStandIn::start().await;
+    let mut failing = records.clone();
+    // A poison record in the middle (as Lambda could never send, but a reader must survive).
+    failing.insert(
+        12,
+        json!({"eventName": "MODIFY", "dynamodb": {"SizeBytes": 1, "SequenceNumber": "poison-13"}}),
+    );
+    let outcome = publish(&failing, VIEWS, &EventBridgeBus::new(bus.client(), BUS), FAST).await;
+    assert_eq!(outcome.poison, 1);
+    assert_eq!(outcome.first_failure.as_deref(), Some("poison-13"));
+    assert_eq!(outcome.published, 12, "the records before it are published");
+    let sequence = |i: usize| {
+        records[i]["dynamodb"]["SequenceNumber"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+
+    // Refused on every attempt: the answer names the first record, nothing after it is skipped.
+    let bus = EventBridgeStandIn::start().await;
+    bus.refuse_next_entries(u32::MAX);
+    let outcome = run(&event, &bus).await;
+    assert_eq!(outcome.published, 0);
+    assert_eq!(outcome.first_failure, Some(sequence(0)), "{outcome:?}");
+    assert_eq!(
+        outcome.put_events_requests,
+        3 * FAST.attempts as usize,
+        "3 requests of ≤ 10, each tried 4 times"
+    );
+    assert!(bus.violations().is_empty());
+
+    // Hostile records of any shape: never a panic, always reported.
+    for hostile in [
+        json!(null),
+        json!([1]),
+        json!({"dynamodb": "x"}),
+        json!({"eventName": 5}),
+    ] {
+        let outcome = publish(
+            std::slice::from_ref(&hostile),
+            VIEWS,
+            &EventBridgeBus::new(bus.client(), BUS),
+            FAST,
+        )
+        .await;
+        assert_eq!(outcome.poison, 1, "{hostile}");
+    }
+}
+
+/// A view written by an older version of the bundle (no amounts, no currency, no push status)
+/// still publishes a valid event.
+#[tokio::test]
+async fn a_view_written_by_an_older_bundle_still_publishes() {
+    let record = json!({
+        "eventID": "1", "eventName": "INSERT", "eventVersion": "1.1", "eventSource": "aws:dynamodb",
+        "awsRegion": "us-east-1",
+        "dynamodb": {
+            "Keys": {"pk": {"S": "LB#ORDER#OLD-1"}, "sk": {"S": "ORDER"}},
+            "NewImage": {"pk": {"S": "LB#ORDER#OLD-1"}, "sk": {"S": "ORDER"},
+                         "item_type": {"S": "linkbest_order"}, "order_sn": {"S": "OLD-1"},
+                         "state_version": {"S": "00000000001795440539#00000000000000001001"},
+                         "push_version": {"S": "00000000001795440539#00000000000000001001"}},
+            "SequenceNumber": "7", "SizeBytes": 100, "StreamViewType": "NEW_AND_OLD_IMAGES"
+        }
+    });
+    let bus = EventBridgeStandIn::start().await;
+    let outcome = run(&json!({ "Records": [record] }), &bus).await;
+    assert_eq!(outcome.published, 1, "{outcome:?}");
+    check_contract(&bus.received());
+    assert_eq!(bus.received()[0].detail["amounts"], json!({}));
+}
