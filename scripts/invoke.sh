@@ -76,6 +76,17 @@ else
   export LINKBEST_API_BASE_URL="http://127.0.0.1:$port"
 fi
 
+BUS_PORT=${BUS_PORT:-9200}
+if port_open "$BUS_PORT"; then
+  export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$BUS_PORT"
+else
+  port=$(free_port)
+  "target/debug/eventbridge-standin" --port "$port" >"$workdir/bus.log" 2>&1 &
+  pids+=($!)
+  wait_for_port "$port" "invoke: the EventBridge stand-in" "$workdir/bus.log"
+  export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$port"
+fi
+
 rie_port=$(free_port)
 api_port=$(free_port)
 log=${INVOKE_LOG:-$workdir/rie.log}

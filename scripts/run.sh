@@ -27,6 +27,7 @@ once=false
 export DYNAMODB_PORT=${DYNAMODB_PORT:-8000}
 FUNCTIONS_PORT=${FUNCTIONS_PORT:-9000}
 export LINKBEST_PORT=${LINKBEST_PORT:-9100}
+export BUS_PORT=${BUS_PORT:-9200}
 rundir="${TMPDIR:-/tmp}/partner-ingest-run-$(id -u)"
 mkdir -p "$rundir"
 
@@ -47,6 +48,7 @@ set -a
 set +a
 export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$DYNAMODB_PORT"
 export LINKBEST_API_BASE_URL="http://127.0.0.1:$LINKBEST_PORT"
+export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$BUS_PORT"
 
 pids=()
 cleanup() {
@@ -60,9 +62,9 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
-for port in "$DYNAMODB_PORT" "$FUNCTIONS_PORT" "$LINKBEST_PORT"; do
+for port in "$DYNAMODB_PORT" "$FUNCTIONS_PORT" "$LINKBEST_PORT" "$BUS_PORT"; do
   if port_open "$port"; then
-    echo "run: port $port is already in use (another make run?); set DYNAMODB_PORT / FUNCTIONS_PORT / LINKBEST_PORT" >&2
+    echo "run: port $port is already in use (another make run?); set DYNAMODB_PORT / FUNCTIONS_PORT / LINKBEST_PORT / BUS_PORT" >&2
     exit 1
   fi
 done
@@ -84,6 +86,11 @@ step "Linkbest API stand-in on 127.0.0.1:$LINKBEST_PORT, log $rundir/linkbest.lo
 setsid "$root/target/debug/linkbest-standin" --port "$LINKBEST_PORT" >"$rundir/linkbest.log" 2>&1 &
 pids+=($!)
 wait_for_port "$LINKBEST_PORT" "run: the Linkbest stand-in" "$rundir/linkbest.log"
+
+step "the orders bus (EventBridge PutEvents stand-in) on 127.0.0.1:$BUS_PORT, events in $rundir/bus.log"
+setsid "$root/target/debug/eventbridge-standin" --port "$BUS_PORT" >"$rundir/bus.log" 2>&1 &
+pids+=($!)
+wait_for_port "$BUS_PORT" "run: the EventBridge stand-in" "$rundir/bus.log"
 
 # The HTTP endpoints with hot reload, for people (`make smoke` has no use for them: it drives the
 # functions through the emulator, and `cargo lambda watch` would build them once more with its own
@@ -150,6 +157,36 @@ print(f"pushes {len(report['pushes'])}, listed rows {len(report['listed'])}, set
       f"{'the list' if view.get('state_version', '').find('#!') > 0 else 'a push'}")
 PY
 
+# The hand-off: what Lambda's event source mapping does, done by the stream poller on DynamoDB
+# Local's own stream (filtered by the template's FilterCriteria, batches of 100), invoking the
+# publisher under the emulator; the local bus prints every event it accepts.
+step "the hand-off: the table's stream -> publisher (under the emulator) -> the orders bus"
+rie=$(rie_binary)
+read -r _ timeout memory < <(.venv/bin/python scripts/template_function.py publisher)
+publisher_port=$(free_port)
+AWS_LAMBDA_FUNCTION_NAME=publisher AWS_LAMBDA_FUNCTION_TIMEOUT=$timeout AWS_LAMBDA_FUNCTION_MEMORY_SIZE=$memory \
+  setsid "$rie" --runtime-interface-emulator-address "127.0.0.1:$publisher_port" \
+  --runtime-api-address "127.0.0.1:$(free_port)" "$root/target/debug/publisher" >"$rundir/publisher.log" 2>&1 &
+pids+=($!)
+wait_for_port "$publisher_port" "run: the publisher under aws-lambda-rie" "$rundir/publisher.log"
+publisher_url="http://127.0.0.1:$publisher_port/2015-03-31/functions/function/invocations"
+"$root/target/debug/stream-poller" --once --invoke-url "$publisher_url" 2>&1 | sed 's/^/  /' || failed=1
+# What a consumer received: every event is one JSON line in bus.log; here the count per DetailType
+# and the first two lines of each.
+.venv/bin/python - "$rundir/bus.log" <<'PY' || failed=1
+import collections, json, sys
+events = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+by_type = collections.defaultdict(list)
+for event in events:
+    by_type[event["DetailType"]].append(event)
+print(f"  the orders bus received {len(events)} events, one JSON line each as a consumer receives them (all in {sys.argv[1]}):")
+for detail_type, group in sorted(by_type.items()):
+    print(f"  {detail_type}: {len(group)}")
+    for event in group[:2]:
+        print("    " + json.dumps(event, separators=(",", ":")))
+sys.exit(0 if events else 1)
+PY
+
 if $once; then
   # Four execution environments of each HTTP function, as Lambda would run them under load.
   step "load test (bounded, loopback) through 4 + 4 emulator instances of postback and callback"
@@ -184,6 +221,11 @@ if $once; then
   exit "$failed"
 fi
 
+# While serving: the stream keeps flowing to the bus, as the event source mapping would.
+setsid "$root/target/debug/stream-poller" --invoke-url "$publisher_url" --interval-ms 1000 \
+  >>"$rundir/publisher.log" 2>&1 &
+pids+=($!)
+
 cat <<EOF
 run: serving until Ctrl-C
   postback:  curl -X POST http://127.0.0.1:$FUNCTIONS_PORT/lambda-url/postback/ -d @push.json
@@ -194,6 +236,7 @@ run: serving until Ctrl-C
                --data-ascii '{"feed": "orders", "from": 1793491200, "to": 1793577600}'
   missed:    set -a; . ./local.env; set +a; target/debug/ops missed
   DynamoDB:  AWS_ENDPOINT_URL_DYNAMODB=$AWS_ENDPOINT_URL_DYNAMODB (table $TABLE_NAME)
+  hand-off:  every order change, as the orders bus received it: tail -f $rundir/bus.log
   function logs follow:
 EOF
 tail -n 0 -f "$rundir/functions.log" &

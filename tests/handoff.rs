@@ -341,3 +341,58 @@ async fn a_view_written_by_an_older_bundle_still_publishes() {
     check_contract(&bus.received());
     assert_eq!(bus.received()[0].detail["amounts"], json!({}));
 }
+
+fn keys(value: &Value) -> BTreeSet<String> {
+    value
+        .as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
+/// `events/publisher-1-view-changes.json` is written by hand: every record has the shape of one
+/// read from DynamoDB Local's own stream after the sample push and callback went through the
+/// real handlers (the same keys at every level, the same view attributes), and publishing it
+/// gives the three events its README row promises.
+#[tokio::test]
+async fn the_sample_publisher_event_has_the_shape_of_a_captured_one() {
+    let b = bundle().await;
+    let file = |name: &str| std::fs::read_to_string(workspace_root().join("events").join(name)).unwrap();
+    let push = lambda_http::request::from_str(&file("postback-1-new-push.json")).unwrap();
+    assert_eq!(body_text(&b.postback.handle(push).await), "1");
+    let callback = lambda_http::request::from_str(&file("callback-1-order-paid.json")).unwrap();
+    assert_eq!(b.callback.handle(callback).await.status().as_u16(), 200);
+    let captured = b.event().await;
+    let captured = captured["Records"].as_array().unwrap();
+    let sample: Value = serde_json::from_str(&file("publisher-1-view-changes.json")).unwrap();
+    let sample = sample["Records"].as_array().unwrap();
+    assert_eq!(sample.len(), 3);
+    for record in sample {
+        let pk = &record["dynamodb"]["Keys"]["pk"];
+        let like = captured
+            .iter()
+            .find(|c| &c["dynamodb"]["Keys"]["pk"] == pk)
+            .unwrap_or_else(|| panic!("no captured record for {pk}"));
+        assert_eq!(keys(record), keys(like), "record keys of {pk}");
+        let mut dynamodb = keys(&record["dynamodb"]);
+        dynamodb.remove("OldImage");
+        assert_eq!(dynamodb, keys(&like["dynamodb"]), "dynamodb keys of {pk}");
+        assert_eq!(
+            keys(&record["dynamodb"]["NewImage"]),
+            keys(&like["dynamodb"]["NewImage"]),
+            "view attributes of {pk}"
+        );
+    }
+    let bus = EventBridgeStandIn::start().await;
+    let outcome = run(&sample_event(sample), &bus).await;
+    assert_eq!((outcome.published, outcome.first_failure), (3, None));
+    check_contract(&bus.received());
+    let types: Vec<String> = bus.received().iter().map(|e| e.detail_type.clone()).collect();
+    assert_eq!(
+        types,
+        ["Order Seen", "Order Status Changed", "Order Awaiting Delivery"]
+    );
+}
+
+fn sample_event(records: &[Value]) -> Value {
+    json!({ "Records": records })
+}

@@ -38,6 +38,8 @@ struct Inner {
     refuse_next_entries: u32,
     /// Violations of EventBridge's limits seen (the publisher must never send any).
     violations: Vec<String>,
+    /// Print each accepted event as one JSON line on stdout (`make run`'s local bus).
+    print: bool,
 }
 
 /// A running stand-in on a free loopback port.
@@ -49,12 +51,17 @@ pub struct EventBridgeStandIn {
 
 impl EventBridgeStandIn {
     pub async fn start() -> Self {
-        Self::start_on("127.0.0.1:0").await
+        Self::start_on("127.0.0.1:0", false).await
     }
 
-    /// Starts on `bind` (e.g. `127.0.0.1:9200` for `make run`).
-    pub async fn start_on(bind: &str) -> Self {
-        let inner = Arc::new(Mutex::new(Inner::default()));
+    /// Starts on `bind` (e.g. `127.0.0.1:9200` for `make run`); with `print`, every accepted event
+    /// is also printed as one JSON line (`Source`, `DetailType`, `Detail`), as a rule's target
+    /// would receive it.
+    pub async fn start_on(bind: &str, print: bool) -> Self {
+        let inner = Arc::new(Mutex::new(Inner {
+            print,
+            ..Inner::default()
+        }));
         let listener = tokio::net::TcpListener::bind(bind).await.expect("stand-in binds");
         let addr = listener.local_addr().expect("addr");
         let app = Router::new()
@@ -161,7 +168,13 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
             continue;
         }
         let text = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
-        let detail = serde_json::from_str(&text("Detail")).unwrap_or(Value::Null);
+        let detail: Value = serde_json::from_str(&text("Detail")).unwrap_or(Value::Null);
+        if inner.print {
+            println!(
+                "{}",
+                json!({"EventBusName": text("EventBusName"), "Source": text("Source"), "DetailType": text("DetailType"), "Detail": detail})
+            );
+        }
         inner.received.push(Received {
             bus: text("EventBusName"),
             source: text("Source"),

@@ -68,75 +68,114 @@ fn image(map: &HashMap<String, StreamValue>) -> Map<String, Value> {
     map.iter().map(|(k, v)| (k.clone(), json_value(v))).collect()
 }
 
-/// Every record of `table`'s stream so far, oldest first, as Lambda's event records.
-pub async fn records(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Vec<Value> {
-    let streams = streams_client().await;
-    let arn = dynamodb
-        .describe_table()
-        .table_name(table)
-        .send()
-        .await
-        .expect("describe_table")
-        .table
-        .and_then(|t| t.latest_stream_arn)
-        .expect("the table has a stream");
-    let description = streams
-        .describe_stream()
-        .stream_arn(&arn)
-        .send()
-        .await
-        .expect("describe_stream")
-        .stream_description
-        .expect("a stream description");
-    let mut out = Vec::new();
-    for shard in description.shards() {
-        let mut iterator = streams
-            .get_shard_iterator()
-            .stream_arn(&arn)
-            .shard_id(shard.shard_id().unwrap_or_default())
-            .shard_iterator_type(ShardIteratorType::TrimHorizon)
+/// A reader of one table's stream that remembers where each shard's reading stopped, as an
+/// event source mapping does: each [`StreamCursor::poll`] returns the records written since the
+/// last one, oldest first per shard, as Lambda's event records.
+pub struct StreamCursor {
+    streams: aws_sdk_dynamodbstreams::Client,
+    arn: String,
+    /// Per shard: the next iterator (`None`: the shard is closed and read to its end).
+    iterators: HashMap<String, Option<String>>,
+}
+
+impl StreamCursor {
+    /// A cursor at the start (TRIM_HORIZON) of `table`'s latest stream.
+    pub async fn open(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Self {
+        let arn = dynamodb
+            .describe_table()
+            .table_name(table)
             .send()
             .await
-            .expect("get_shard_iterator")
-            .shard_iterator;
-        while let Some(current) = iterator.take() {
-            let page = streams
-                .get_records()
-                .shard_iterator(current)
-                .send()
-                .await
-                .expect("get_records");
-            let got = page.records().len();
-            for record in page.records() {
-                let Some(change) = record.dynamodb() else { continue };
-                let mut dynamodb = json!({
-                    "Keys": image(change.keys().unwrap_or(&HashMap::new())),
-                    "SequenceNumber": change.sequence_number().unwrap_or_default(),
-                    "SizeBytes": change.size_bytes().unwrap_or_default(),
-                    "StreamViewType": change.stream_view_type().map(|v| v.as_str()).unwrap_or("NEW_AND_OLD_IMAGES"),
-                    "ApproximateCreationDateTime": change.approximate_creation_date_time().map(|t| t.secs() as f64).unwrap_or_default(),
-                });
-                if let Some(new) = change.new_image() {
-                    dynamodb["NewImage"] = Value::Object(image(new));
-                }
-                if let Some(old) = change.old_image() {
-                    dynamodb["OldImage"] = Value::Object(image(old));
-                }
-                out.push(json!({
-                    "eventID": record.event_id().unwrap_or_default(),
-                    "eventName": record.event_name().map(|n| n.as_str()).unwrap_or_default(),
-                    "eventVersion": record.event_version().unwrap_or("1.1"),
-                    "eventSource": "aws:dynamodb",
-                    "awsRegion": record.aws_region().unwrap_or("us-east-1"),
-                    "dynamodb": dynamodb,
-                    "eventSourceARN": arn,
-                }));
-            }
-            // An open shard always hands back a next iterator: stop once it has nothing more.
-            iterator = page.next_shard_iterator.filter(|_| got > 0);
+            .expect("describe_table")
+            .table
+            .and_then(|t| t.latest_stream_arn)
+            .expect("the table has a stream");
+        Self {
+            streams: streams_client().await,
+            arn,
+            iterators: HashMap::new(),
         }
     }
-    out
+
+    /// The records written since the last poll.
+    pub async fn poll(&mut self) -> Vec<Value> {
+        let description = self
+            .streams
+            .describe_stream()
+            .stream_arn(&self.arn)
+            .send()
+            .await
+            .expect("describe_stream")
+            .stream_description
+            .expect("a stream description");
+        let mut out = Vec::new();
+        for shard in description.shards() {
+            let id = shard.shard_id().unwrap_or_default().to_owned();
+            if !self.iterators.contains_key(&id) {
+                let first = self
+                    .streams
+                    .get_shard_iterator()
+                    .stream_arn(&self.arn)
+                    .shard_id(&id)
+                    .shard_iterator_type(ShardIteratorType::TrimHorizon)
+                    .send()
+                    .await
+                    .expect("get_shard_iterator")
+                    .shard_iterator;
+                self.iterators.insert(id.clone(), first);
+            }
+            while let Some(current) = self.iterators.get(&id).cloned().flatten() {
+                let page = self
+                    .streams
+                    .get_records()
+                    .shard_iterator(current)
+                    .send()
+                    .await
+                    .expect("get_records");
+                let got = page.records().len();
+                out.extend(page.records().iter().filter_map(|r| lambda_record(r, &self.arn)));
+                self.iterators
+                    .insert(id.clone(), page.next_shard_iterator.clone());
+                // An open shard always hands back a next iterator: stop once it has nothing more.
+                if got == 0 {
+                    break;
+                }
+            }
+        }
+        out
+    }
+}
+
+/// One stream record as Lambda's event record.
+fn lambda_record(record: &aws_sdk_dynamodbstreams::types::Record, arn: &str) -> Option<Value> {
+    let change = record.dynamodb()?;
+    let mut dynamodb = json!({
+        "Keys": image(change.keys().unwrap_or(&HashMap::new())),
+        "SequenceNumber": change.sequence_number().unwrap_or_default(),
+        "SizeBytes": change.size_bytes().unwrap_or_default(),
+        "StreamViewType": change.stream_view_type().map(|v| v.as_str()).unwrap_or("NEW_AND_OLD_IMAGES"),
+        "ApproximateCreationDateTime": change.approximate_creation_date_time().map(|t| t.secs() as f64).unwrap_or_default(),
+    });
+    if let Some(new) = change.new_image() {
+        dynamodb["NewImage"] = Value::Object(image(new));
+    }
+    if let Some(old) = change.old_image() {
+        dynamodb["OldImage"] = Value::Object(image(old));
+    }
+    Some(json!({
+        "eventID": record.event_id().unwrap_or_default(),
+        "eventName": record.event_name().map(|n| n.as_str()).unwrap_or_default(),
+        "eventVersion": record.event_version().unwrap_or("1.1"),
+        "eventSource": "aws:dynamodb",
+        "awsRegion": record.aws_region().unwrap_or("us-east-1"),
+        "dynamodb": dynamodb,
+        "eventSourceARN": arn,
+    }))
+}
+
+/// Every record of `table`'s stream so far, oldest first, as Lambda's event records.
+pub async fn records(dynamodb: &aws_sdk_dynamodb::Client, table: &str) -> Vec<Value> {
+    StreamCursor::open(dynamodb, table).await.poll().await
 }
 
 /// The `FilterCriteria` patterns of the publisher's stream event in `template.yaml`.
@@ -170,20 +209,24 @@ pub fn matches(pattern: &Value, event: &Value) -> bool {
     }
 }
 
-/// The event Lambda would send the publisher for `records`: those any template filter lets
-/// through, in stream order.
-pub fn lambda_event(records: &[Value]) -> Value {
+/// The records any of the template's filters lets through, in stream order.
+pub fn filtered(records: &[Value]) -> Vec<Value> {
     let filters = template_filters();
     assert!(
         !filters.is_empty(),
         "the template filters the publisher's records"
     );
-    let kept: Vec<Value> = records
+    records
         .iter()
         .filter(|r| filters.iter().any(|f| matches(f, r)))
         .cloned()
-        .collect();
-    json!({ "Records": kept })
+        .collect()
+}
+
+/// The event Lambda would send the publisher for `records`: those any template filter lets
+/// through, in stream order.
+pub fn lambda_event(records: &[Value]) -> Value {
+    json!({ "Records": filtered(records) })
 }
 
 /// An item key, for tests that look records up.
