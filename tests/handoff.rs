@@ -230,6 +230,22 @@ async fn every_committed_view_change_is_one_event_with_a_stable_id() {
         "six events, one PutEvents request"
     );
 
+    // The template's example consumers: the fulfilment queue's rule takes exactly the events of
+    // orders awaiting delivery; the forwarding rule takes every event.
+    let (awaiting, forward) = (
+        testkit::stream_reader::rule_pattern("AwaitingDeliveryRule"),
+        testkit::stream_reader::rule_pattern("ForwardingRule"),
+    );
+    for e in &received {
+        let as_delivered = json!({"source": e.source, "detail-type": e.detail_type, "detail": e.detail});
+        assert_eq!(
+            testkit::stream_reader::matches(&awaiting, &as_delivered),
+            e.detail_type == "Order Awaiting Delivery",
+            "{as_delivered}"
+        );
+        assert!(testkit::stream_reader::matches(&forward, &as_delivered));
+    }
+
     // Lambda delivers the batch again (at least once): the same events, the same ids.
     run(&event, &bus).await;
     let again = bus.received();

@@ -196,17 +196,27 @@ pub fn template_filters() -> Vec<Value> {
         .collect()
 }
 
-/// Whether `event` matches an event pattern of exact values (what the template's filters use):
-/// every key of the pattern is in the event, nested objects match recursively, and an array is
-/// the list of allowed values.
+/// Whether `event` matches an event pattern of exact values (what the template's filters and
+/// rules use): every key of the pattern is in the event, nested objects match recursively, and an
+/// array is the list of allowed values; an array in the event matches when any element is allowed
+/// (EventBridge's and Lambda's filtering rules).
 pub fn matches(pattern: &Value, event: &Value) -> bool {
-    match pattern {
-        Value::Object(keys) => keys
+    match (pattern, event) {
+        (Value::Object(keys), _) => keys
             .iter()
             .all(|(key, inner)| event.get(key).is_some_and(|value| matches(inner, value))),
-        Value::Array(allowed) => allowed.contains(event),
-        other => other == event,
+        (Value::Array(allowed), Value::Array(values)) => values.iter().any(|v| allowed.contains(v)),
+        (Value::Array(allowed), _) => allowed.contains(event),
+        (other, _) => other == event,
     }
+}
+
+/// The `EventPattern` of the rule `name` in `template.yaml`, as JSON.
+pub fn rule_pattern(name: &str) -> Value {
+    let template = std::fs::read_to_string(workspace_root().join("template.yaml")).expect("template");
+    let doc: serde_norway::Value = serde_norway::from_str(&template).expect("YAML");
+    let pattern = &doc["Resources"][name]["Properties"]["EventPattern"];
+    serde_json::to_value(pattern).expect("a JSON pattern")
 }
 
 /// The records any of the template's filters lets through, in stream order.
