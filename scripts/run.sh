@@ -221,7 +221,9 @@ if $once; then
   exit "$failed"
 fi
 
-# While serving: the stream keeps flowing to the bus, as the event source mapping would.
+# While serving: the stream keeps flowing to the bus, as the event source mapping would. This
+# poller starts at the stream's beginning too, so the events printed above reach the bus once more,
+# with the same ids: at least once, as the contract says.
 setsid "$root/target/debug/stream-poller" --invoke-url "$publisher_url" --interval-ms 1000 \
   >>"$rundir/publisher.log" 2>&1 &
 pids+=($!)
