@@ -67,3 +67,24 @@ async fn feed_histories_converge_to_the_source() {
     assert_eq!(stats.histories, seeds.len() as u64);
     verdict("feed histories", &stats);
 }
+
+/// The hand-off invariant on delivery histories (`testkit::history::handoff`): every committed
+/// view version reaches the bus with its id, no event for a version never committed, and each
+/// order's highest delivered version is its final one, through throttled and partly refused
+/// `PutEvents`, a publisher killed mid-batch and records delivered twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn handoff_histories_deliver_every_committed_view_version() {
+    let seeds = seeds(setting("HANDOFF_HISTORIES").unwrap_or(24), &[]);
+    let stats = history::play_handoff(&seeds).await;
+    assert_eq!(stats.histories, seeds.len() as u64);
+    assert!(
+        stats
+            .answers
+            .get("hand-off events on the bus")
+            .copied()
+            .unwrap_or(0)
+            > 0,
+        "events reached the bus: {stats}"
+    );
+    verdict("hand-off histories", &stats);
+}

@@ -136,7 +136,15 @@ pub async fn warm_up() {
 
 impl DeliveryWorld {
     pub async fn new() -> Self {
-        let table = TestTable::create().await;
+        Self::on(TestTable::create().await).await
+    }
+
+    /// A world whose table has the template's stream (for the hand-off's histories).
+    pub async fn with_stream() -> Self {
+        Self::on(TestTable::create_as_template().await).await
+    }
+
+    async fn on(table: TestTable) -> Self {
         let proxy = FaultyProxy::start(&crate::endpoint()).await;
         let config = store_config(&table);
         let store = Store::from_config(client_via(&proxy.endpoint(), &config).await, &config);

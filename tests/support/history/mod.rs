@@ -15,6 +15,7 @@
 
 pub mod deliveries;
 pub mod feeds;
+pub mod handoff;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -45,6 +46,30 @@ pub async fn play_deliveries(seeds: &[u64]) -> Stats {
     .await;
     sum(lanes)
 }
+
+/// Plays the delivery histories of `seeds` in a table with the template's stream (in
+/// [`HANDOFF_LANES`] lanes, each with its own table), then hands each lane's stream to the
+/// publisher with faults and checks the hand-off invariant ([`handoff`]).
+pub async fn play_handoff(seeds: &[u64]) -> Stats {
+    let lanes = join_all((0..HANDOFF_LANES.min(seeds.len())).map(|lane| {
+        let mine: Vec<u64> = seeds.iter().skip(lane).step_by(HANDOFF_LANES).copied().collect();
+        async move {
+            let world = deliveries::DeliveryWorld::with_stream().await;
+            let mut stats = Stats::default();
+            for seed in &mine {
+                stats.add(world.run(*seed).await);
+            }
+            stats.add(handoff::check(&world.table, mine[0]).await);
+            world.table.delete_now().await;
+            stats
+        }
+    }))
+    .await;
+    sum(lanes)
+}
+
+/// Lanes of hand-off histories (tables with a stream cost DynamoDB Local more).
+pub const HANDOFF_LANES: usize = 4;
 
 /// Plays the feed histories of `seeds` in [`FEED_LANES`] lanes and sums what they did.
 pub async fn play_feeds(seeds: &[u64]) -> Stats {
