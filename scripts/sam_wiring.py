@@ -51,8 +51,11 @@ def main():
                 for method, spec in methods.items():
                     uri = spec["x-amazon-apigateway-integration"]["uri"]
                     wiring["routes"][f"{method} {path}"] = invoked(uri)
-        elif kind == "AWS::Events::Rule":
+        elif kind == "AWS::Events::Rule" and "ScheduleExpression" in props:
             wiring["schedules"][name] = [invoked(t["Arn"]) for t in props["Targets"]]
+        elif kind == "AWS::Events::Rule":
+            # A rule on the orders bus (the example consumers): its pattern and targets' ARNs.
+            wiring.setdefault("bus_rules", {})[name] = props.get("EventPattern")
         elif kind == "AWS::Lambda::Permission":
             wiring["permissions"][name] = invoked(props["FunctionName"])
         elif kind == "AWS::Lambda::Alias":
