@@ -217,6 +217,54 @@ mod tests {
         }
     }
 
+    /// A bus that accepts everything and counts its requests.
+    struct Counting(std::sync::atomic::AtomicUsize);
+
+    impl Bus for Counting {
+        fn put_events<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Option<String>>, BusError>> {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Box::pin(async move { Ok(vec![None; entries.len()]) })
+        }
+    }
+
+    /// A Linkbest view record as the stream carries it: order `n` moved to version `v`.
+    fn view_record(n: usize, v: u64) -> serde_json::Value {
+        let pk = format!("LB#ORDER#SO{n:06}");
+        let version = format!("{v:020}#{n:020}");
+        serde_json::json!({
+            "eventID": format!("{n}"), "eventName": "MODIFY", "eventVersion": "1.1",
+            "eventSource": "aws:dynamodb", "awsRegion": "us-east-1",
+            "dynamodb": {
+                "Keys": {"pk": {"S": pk}, "sk": {"S": "ORDER"}},
+                "NewImage": {"pk": {"S": pk}, "sk": {"S": "ORDER"}, "item_type": {"S": "linkbest_order"},
+                             "order_sn": {"S": format!("SO{n:06}")}, "status": {"S": "1"},
+                             "orders_price": {"S": "129.90"}, "currency": {"S": "CNY"},
+                             "state_version": {"S": version}, "push_version": {"S": version}},
+                "OldImage": {"pk": {"S": pk}, "sk": {"S": "ORDER"}, "item_type": {"S": "linkbest_order"},
+                             "status": {"S": "0"}, "state_version": {"S": "0"}},
+                "SequenceNumber": format!("{n:021}"), "SizeBytes": 400,
+                "StreamViewType": "NEW_AND_OLD_IMAGES"
+            }
+        })
+    }
+
+    /// Cost: 1,000 view changes, handed over in the event source mapping's batches of 100, take
+    /// 100 `PutEvents` requests (the floor at 10 entries a request; the goal is at most 110).
+    #[tokio::test]
+    async fn a_thousand_view_changes_take_a_hundred_put_events_requests() {
+        let views: &[Describe] = &[crate::linkbest::handoff::describe];
+        let bus = Counting(std::sync::atomic::AtomicUsize::new(0));
+        let records: Vec<serde_json::Value> = (0..1_000).map(|n| view_record(n, 1_795_440_539)).collect();
+        let mut published = 0;
+        for batch in records.chunks(100) {
+            let outcome = publish(batch, views, &bus, RetrySettings::default()).await;
+            assert_eq!(outcome.first_failure, None);
+            published += outcome.published;
+        }
+        assert_eq!(published, 1_000);
+        assert_eq!(bus.0.load(std::sync::atomic::Ordering::Relaxed), 100);
+    }
+
     #[test]
     fn requests_respect_the_entry_and_size_limits_in_order() {
         let entries: Vec<Entry> = (0..25).map(|n| e(n, 100)).collect();
