@@ -221,7 +221,10 @@ mod tests {
     struct Counting(std::sync::atomic::AtomicUsize);
 
     impl Bus for Counting {
-        fn put_events<'a>(&'a self, entries: &'a [Entry]) -> BoxFuture<'a, Result<Vec<Option<String>>, BusError>> {
+        fn put_events<'a>(
+            &'a self,
+            entries: &'a [Entry],
+        ) -> BoxFuture<'a, Result<Vec<Option<String>>, BusError>> {
             self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Box::pin(async move { Ok(vec![None; entries.len()]) })
         }
