@@ -209,8 +209,9 @@ if $once; then
   done
   POSTBACK_INVOKE_URLS=${urls[postback]} CALLBACK_INVOKE_URLS=${urls[callback]} \
     "$root/target/debug/load-test" | sed 's/^/  /' || failed=1
-  # One metric line per delivery (360), each kept by Lambda's filter at ERROR.
-  kept=$(.venv/bin/python scripts/check_emf_kept.py "$rundir/load.log" ERROR 360) || failed=1
+  # One metric line per delivery (360), each kept by Lambda's filter at ERROR; the pushes report
+  # their clock skew (received - CreateTime).
+  kept=$(.venv/bin/python scripts/check_emf_kept.py "$rundir/load.log" ERROR 360 PushClockSkew StoreLatency) || failed=1
   echo "  load.log: $kept"
   # No secret, token or signature may ever reach a log line.
   for log in invoke.log load.log; do
