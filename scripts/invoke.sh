@@ -66,26 +66,23 @@ else
   export AWS_ENDPOINT_URL_DYNAMODB="http://127.0.0.1:$port"
 fi
 "target/debug/create-local-table" >/dev/null
-if port_open "$LINKBEST_PORT"; then
-  export LINKBEST_API_BASE_URL="http://127.0.0.1:$LINKBEST_PORT"
-else
-  port=$(free_port)
-  "target/debug/linkbest-standin" --port "$port" >"$workdir/linkbest.log" 2>&1 &
-  pids+=($!)
-  wait_for_port "$port" "invoke: the Linkbest stand-in" "$workdir/linkbest.log"
-  export LINKBEST_API_BASE_URL="http://127.0.0.1:$port"
-fi
-
-BUS_PORT=${BUS_PORT:-9200}
-if port_open "$BUS_PORT"; then
-  export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$BUS_PORT"
-else
-  port=$(free_port)
-  "target/debug/eventbridge-standin" --port "$port" >"$workdir/bus.log" 2>&1 &
-  pids+=($!)
-  wait_for_port "$port" "invoke: the EventBridge stand-in" "$workdir/bus.log"
-  export AWS_ENDPOINT_URL_EVENTBRIDGE="http://127.0.0.1:$port"
-fi
+# The stand-ins: the one already answering on its port (make run's), else one of our own.
+# Sets $url to its base URL.
+stand_in() {
+  local port=$1 what=$2 log=$3
+  shift 3
+  if ! port_open "$port"; then
+    port=$(free_port)
+    "$@" --port "$port" >"$log" 2>&1 &
+    pids+=($!)
+    wait_for_port "$port" "invoke: $what" "$log"
+  fi
+  url="http://127.0.0.1:$port"
+}
+stand_in "$LINKBEST_PORT" "the Linkbest stand-in" "$workdir/linkbest.log" target/debug/linkbest-standin
+export LINKBEST_API_BASE_URL=$url
+stand_in "${BUS_PORT:-9200}" "the EventBridge stand-in" "$workdir/bus.log" target/debug/eventbridge-standin
+export AWS_ENDPOINT_URL_EVENTBRIDGE=$url
 
 rie_port=$(free_port)
 api_port=$(free_port)

@@ -12,18 +12,18 @@ use shared::handoff::eventbridge::EventBridgeBus;
 use shared::handoff::publish::{BatchOutcome, RetrySettings, publish};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
-use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::linkbest::api::parse_envelope;
 use shared::linkbest::orders::parse_orders;
 use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
-use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::linkbest::settlement::parse_changes;
 use shared::secret::parse_secret_list;
 use shared::store::Store;
 use testkit::eventbridge_standin::{EventBridgeStandIn, Received};
 use testkit::stream_reader::{lambda_event, records};
-use testkit::{TestTable, body_text, http_request, local_setting, workspace_root};
+use testkit::{
+    TestTable, body_text, http_request, local_callback, local_postback, local_setting, workspace_root,
+};
 use time::OffsetDateTime;
 
 const VIEWS: &[Describe] = &[
@@ -67,33 +67,14 @@ struct Bundle {
 async fn bundle() -> Bundle {
     let table = TestTable::create_as_template().await;
     let store = Store::from_config(table.client.clone(), &table.store_config());
-    let tokens = parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"));
-    let secrets = parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS"));
-    let postback = Postback::new(
-        store.clone(),
-        &PostbackConfig {
-            store: table.store_config(),
-            tokens: tokens.clone().into(),
-            max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
-            create_time_window: None,
-        },
-    );
-    let callback = Callback::new(
-        store.clone(),
-        &CallbackConfig {
-            store: table.store_config(),
-            secrets: secrets.clone().into(),
-            max_age: None,
-            max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
-        },
-    );
+    let first = |name: &str| parse_secret_list(&local_setting(name))[0].expose().to_owned();
     Bundle {
+        postback: local_postback(&table, store.clone()),
+        callback: local_callback(&table, store.clone(), None),
         table,
-        postback,
-        callback,
         store,
-        token: tokens[0].expose().to_owned(),
-        secret: secrets[0].expose().to_owned(),
+        token: first("LINKBEST_POSTBACK_TOKENS"),
+        secret: first("CALLBACK_HMAC_SECRETS"),
     }
 }
 

@@ -4,16 +4,12 @@ use std::time::Duration;
 
 use lambda_http::Body;
 use ops::{Ops, item_json};
-use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
-use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::linkbest::orders::ORDERS;
-use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
-use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::secret::parse_secret_list;
 use shared::store::Store;
-use testkit::{TestTable, attr_s, body_text, http_request, local_setting};
+use testkit::{TestTable, attr_s, body_text, http_request, local_callback, local_postback, local_setting};
 use time::OffsetDateTime;
 
 const ORDER: &str = "1689644928115784";
@@ -24,24 +20,8 @@ async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
     let store = Store::from_config(table.client.clone(), &table.store_config());
     let tokens = parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"));
     let secrets = parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS"));
-    let postback = Postback::new(
-        store.clone(),
-        &PostbackConfig {
-            store: table.store_config(),
-            tokens: tokens.clone().into(),
-            max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
-            create_time_window: None,
-        },
-    );
-    let callback = Callback::new(
-        store.clone(),
-        &CallbackConfig {
-            store: table.store_config(),
-            secrets: secrets.clone().into(),
-            max_age: None,
-            max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
-        },
-    );
+    let postback = local_postback(&table, store.clone());
+    let callback = local_callback(&table, store.clone(), None);
     for push_id in [11u64, 12, 13] {
         let sign = sign_hex(
             tokens[0].expose(),

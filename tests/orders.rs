@@ -11,7 +11,7 @@ use shared::linkbest::api::{ORDERS_SERVICE, SETTLEMENT_SERVICE};
 use shared::linkbest::orders::{LISTED_ITEM_TYPE, ORDERS};
 use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
-use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig, SyncConfig};
+use shared::linkbest::settings::SyncConfig;
 use shared::linkbest::settlement::SETTLEMENT;
 use shared::linkbest::sync::InvocationError;
 use shared::secret::parse_secret_list;
@@ -103,18 +103,6 @@ async fn view(table: &TestTable, order_sn: &str) -> Item {
         .get(&linkbest_order_pk(order_sn), ORDER_SK)
         .await
         .expect("order view")
-}
-
-fn postback(table: &TestTable, store: Store) -> Postback {
-    Postback::new(
-        store,
-        &PostbackConfig {
-            store: table.store_config(),
-            tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
-            max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
-            create_time_window: None,
-        },
-    )
 }
 
 /// Delivers a signed push of `order_sn` with `status`, created at `create_time`.
@@ -210,7 +198,7 @@ async fn listed_only_orders_are_stored_counted_once_and_shape_the_view() {
 async fn pushed_and_listed_orders_are_not_counted_missed_and_the_newest_information_wins() {
     let table = TestTable::create().await;
     let store = Store::from_config(table.client.clone(), &table.store_config());
-    let pb = postback(&table, store.clone());
+    let pb = testkit::local_postback(&table, store.clone());
     let t = now().unix_timestamp() - LAG - 3_600;
     // SO-A: pushed (status 0), then listed with the same status.
     // SO-B: pushed (status 0), listed with status 1: a status only the poll told.
@@ -683,7 +671,7 @@ async fn a_server_side_page_cap_and_wrapped_pages_lose_nothing() {
 async fn a_status_reverted_without_a_push_is_not_hidden_by_the_digest() {
     let table = TestTable::create().await;
     let store = Store::from_config(table.client.clone(), &table.store_config());
-    let pb = postback(&table, store);
+    let pb = testkit::local_postback(&table, store);
     let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
     let sync = orders_sync(&table, &config(&table, &standin, DAY));
     let backfill = |from: i64, to: i64, owner: &'static str| {

@@ -180,6 +180,43 @@ pub struct TestTable {
     pub client: Client,
 }
 
+/// The postback as most tests build it: `local.env`'s tokens, the default body limit, and no
+/// `CreateTime` window (their pushes carry fixed times).
+pub fn local_postback(
+    table: &TestTable,
+    store: shared::store::Store,
+) -> shared::linkbest::postback::Postback {
+    use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
+    shared::linkbest::postback::Postback::new(
+        store,
+        &PostbackConfig {
+            store: table.store_config(),
+            tokens: shared::secret::parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
+            max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
+            create_time_window: None,
+        },
+    )
+}
+
+/// The callback as most tests build it: `local.env`'s secrets, the default body limit, the given
+/// replay window.
+pub fn local_callback(
+    table: &TestTable,
+    store: shared::store::Store,
+    max_age: Option<Duration>,
+) -> shared::igv::callback::Callback {
+    use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
+    shared::igv::callback::Callback::new(
+        store,
+        &CallbackConfig {
+            store: table.store_config(),
+            secrets: shared::secret::parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS")).into(),
+            max_age,
+            max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+        },
+    )
+}
+
 impl TestTable {
     /// Creates a table with a unique name from the definition in `template.yaml`, without its
     /// stream (see [`table_def::Stream`]: the stream triples DynamoDB Local's work).

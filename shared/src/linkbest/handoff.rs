@@ -3,7 +3,6 @@
 //! state is its newest change) become one event each. A record that changed no view version (a
 //! duplicate, a re-read, a raw record, a checkpoint) is none.
 
-use super::orders::LISTED_ITEM_TYPE;
 use super::settlement::CHANGE_ITEM_TYPE;
 use super::view::{ORDER_ITEM_TYPE, PUSH_VERSION, STATE_VERSION};
 use crate::handoff::contract::rfc3339_from_epoch;
@@ -21,8 +20,7 @@ pub fn describe(change: &ViewChange) -> Option<OrderEvent> {
     match change.new_s(ITEM_TYPE)? {
         ORDER_ITEM_TYPE if change.sk == ORDER_SK => order_view(change),
         CHANGE_ITEM_TYPE if change.event_name == "INSERT" => settlement_change(change),
-        // A listed row's own record: its view update is the event.
-        LISTED_ITEM_TYPE => None,
+        // Records (pushes, listed rows): the view update they came with is the event.
         _ => None,
     }
 }
@@ -83,10 +81,10 @@ fn order_view(change: &ViewChange) -> Option<OrderEvent> {
 }
 
 fn settlement_change(change: &ViewChange) -> Option<OrderEvent> {
-    // A settlement change's sort key (`SETTLE#<ModifyAt>#<digest>`) orders an order's changes.
+    // A settlement change's sort key (`SETTLE#<ModifyAt>#<digest>`) orders an order's changes
+    // and is its version (its id comes from its own key); the key to query is the order's.
     let mut event = OrderEvent::new(PARTNER, key(change), &change.sk, Channel::Settlement);
     event.table_key.sk = ORDER_SK.to_owned();
-    event.event_id = crate::handoff::contract::event_id(PARTNER, &key(change), &change.sk);
     event.changes.push(Change::SettlementChanged);
     if let Some(sn) = change.new_s("order_sn") {
         event.order.insert("order_sn", sn.to_owned());
