@@ -8,7 +8,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use aws_sdk_dynamodbstreams::types::{AttributeValue as StreamValue, ShardIteratorType};
 use serde_json::{Map, Value, json};
 
@@ -237,12 +236,4 @@ pub fn filtered(records: &[Value]) -> Vec<Value> {
 /// through, in stream order.
 pub fn lambda_event(records: &[Value]) -> Value {
     json!({ "Records": filtered(records) })
-}
-
-/// An item key, for tests that look records up.
-pub fn key(pk: &str, sk: &str) -> HashMap<String, AttributeValue> {
-    HashMap::from([
-        ("pk".to_owned(), AttributeValue::S(pk.to_owned())),
-        ("sk".to_owned(), AttributeValue::S(sk.to_owned())),
-    ])
 }

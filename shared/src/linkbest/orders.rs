@@ -98,15 +98,6 @@ impl ListedOrder {
             .find(|(a, _)| *a == attribute)
             .map(|(_, v)| v.as_str())
     }
-
-    /// Reads one row: a JSON object with a usable `OrderSn` (it becomes a key). Every other field
-    /// may be missing; one that is not a scalar is left out (the raw row keeps it).
-    pub fn from_row(raw: &RawValue) -> Result<Self, String> {
-        match OrderRow::from_row(raw)? {
-            OrderRow::Listed(order) => Ok(order),
-            OrderRow::Unlinked(row) => Err(row.reason),
-        }
-    }
 }
 
 /// A row of the order list that names no usable order: kept as received under `LB#UNLINKED`
@@ -496,7 +487,10 @@ mod tests {
         envelope
             .rows
             .iter()
-            .map(|row| ListedOrder::from_row(row))
+            .map(|row| match OrderRow::from_row(row)? {
+                OrderRow::Listed(order) => Ok(order),
+                OrderRow::Unlinked(row) => Err(row.reason),
+            })
             .collect()
     }
 
