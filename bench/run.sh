@@ -40,7 +40,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 echo "bench: release build of the functions and the hello-world floor" >&2
-cargo build --release --locked -p postback -p callback -p linkbest-sync -p hello
+cargo build --release --locked -p postback -p callback -p linkbest-sync -p publisher -p hello
 
 echo "bench: criterion (per-request CPU)" >&2
 cargo bench --locked -p bench --bench handlers >target/bench-criterion.log 2>&1 ||

@@ -4,12 +4,13 @@
 //! event; the real `aws-sdk-eventbridge` client against the `PutEvents` stand-in. Every event seen
 //! validates against `schemas/order-event.v1.json`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
 use shared::handoff::Describe;
 use shared::handoff::eventbridge::EventBridgeBus;
 use shared::handoff::publish::{BatchOutcome, RetrySettings, publish};
+use shared::handoff::replay::{ReplaySource, republish_partitions, republish_range};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
 use shared::linkbest::api::parse_envelope;
@@ -20,6 +21,7 @@ use shared::linkbest::settlement::parse_changes;
 use shared::secret::parse_secret_list;
 use shared::store::Store;
 use testkit::eventbridge_standin::{EventBridgeStandIn, Received};
+use testkit::proxy::FaultyProxy;
 use testkit::stream_reader::{lambda_event, records};
 use testkit::{
     TestTable, body_text, http_request, local_callback, local_postback, local_setting, workspace_root,
@@ -109,6 +111,45 @@ impl Bundle {
         self.callback.handle(request).await.status().as_u16()
     }
 
+    /// A mixed history of both partners and every channel: a Linkbest order pushed, the same push
+    /// again, a newer status; an iGV order paid (awaiting delivery), the callback retried, then
+    /// delivered; an order only the list brought; a settlement change of the pushed order.
+    async fn mixed_history(&self) {
+        let b = self;
+        let now = OffsetDateTime::now_utc();
+        // Linkbest: an order pushed, the same push again, then a newer status.
+        assert_eq!(b.push(1_001, 1_795_440_539, "SO-HO-1", "0").await, "1");
+        assert_eq!(b.push(1_001, 1_795_440_539, "SO-HO-1", "0").await, "0");
+        assert_eq!(b.push(1_002, 1_795_440_600, "SO-HO-1", "1").await, "1");
+        // iGV: an order paid (awaiting delivery), the callback retried, then delivered (status 2).
+        assert_eq!(
+            b.callback("rid-ho-1", 1_795_440_540_000, "1689644928115784", "1")
+                .await,
+            200
+        );
+        assert_eq!(
+            b.callback("rid-ho-1", 1_795_440_540_000, "1689644928115784", "1")
+                .await,
+            200
+        );
+        assert_eq!(
+            b.callback("rid-ho-2", 1_795_440_600_000, "1689644928115784", "2")
+                .await,
+            200
+        );
+        // The order list: an order no push ever brought.
+        let page = r#"{"Status":0,"Data":[{"Id":"9","OrderSn":"SO-HO-LISTED","OrdersPrice":"10.00","Currency":"USD","Status":"0"}]}"#;
+        let rows = parse_orders(&parse_envelope(page).unwrap().rows).unwrap();
+        b.store
+            .store_listed_orders(rows, now, now.unix_timestamp() - 60)
+            .await
+            .unwrap();
+        // A settlement change of the pushed order.
+        let page = r#"{"Status":0,"Data":[{"OrderSn":"SO-HO-1","ModifyAt":"2026-11-23 21:30:00","ConfirmPrice":"120.0000","ModifyPrice":"-9.9000","ChargeCurrency":"CNY"}]}"#;
+        let changes = parse_changes(&parse_envelope(page).unwrap().rows).unwrap();
+        b.store.store_settlement_changes(&changes, now).await.unwrap();
+    }
+
     /// The records Lambda would hand the publisher now (everything since the stream began).
     async fn event(&self) -> Value {
         lambda_event(&records(&self.table.client, &self.table.name).await)
@@ -126,39 +167,7 @@ async fn run(event: &Value, bus: &EventBridgeStandIn) -> BatchOutcome {
 #[tokio::test]
 async fn every_committed_view_change_is_one_event_with_a_stable_id() {
     let b = bundle().await;
-    let now = OffsetDateTime::now_utc();
-    // Linkbest: an order pushed, the same push again, then a newer status.
-    assert_eq!(b.push(1_001, 1_795_440_539, "SO-HO-1", "0").await, "1");
-    assert_eq!(b.push(1_001, 1_795_440_539, "SO-HO-1", "0").await, "0");
-    assert_eq!(b.push(1_002, 1_795_440_600, "SO-HO-1", "1").await, "1");
-    // iGV: an order paid (awaiting delivery), the callback retried, then delivered (status 2).
-    assert_eq!(
-        b.callback("rid-ho-1", 1_795_440_540_000, "1689644928115784", "1")
-            .await,
-        200
-    );
-    assert_eq!(
-        b.callback("rid-ho-1", 1_795_440_540_000, "1689644928115784", "1")
-            .await,
-        200
-    );
-    assert_eq!(
-        b.callback("rid-ho-2", 1_795_440_600_000, "1689644928115784", "2")
-            .await,
-        200
-    );
-    // The order list: an order no push ever brought.
-    let page = r#"{"Status":0,"Data":[{"Id":"9","OrderSn":"SO-HO-LISTED","OrdersPrice":"10.00","Currency":"USD","Status":"0"}]}"#;
-    let rows = parse_orders(&parse_envelope(page).unwrap().rows).unwrap();
-    b.store
-        .store_listed_orders(rows, now, now.unix_timestamp() - 60)
-        .await
-        .unwrap();
-    // A settlement change of the pushed order.
-    let page = r#"{"Status":0,"Data":[{"OrderSn":"SO-HO-1","ModifyAt":"2026-11-23 21:30:00","ConfirmPrice":"120.0000","ModifyPrice":"-9.9000","ChargeCurrency":"CNY"}]}"#;
-    let changes = parse_changes(&parse_envelope(page).unwrap().rows).unwrap();
-    b.store.store_settlement_changes(&changes, now).await.unwrap();
-
+    b.mixed_history().await;
     let event = b.event().await;
     let bus = EventBridgeStandIn::start().await;
     let outcome = run(&event, &bus).await;
@@ -234,6 +243,106 @@ async fn every_committed_view_change_is_one_event_with_a_stable_id() {
     let second_ids: Vec<&Value> = again[6..].iter().map(|e| &e.detail["event_id"]).collect();
     assert_eq!(first_ids, second_ids, "a redelivered record carries the same id");
     assert!(bus.violations().is_empty());
+}
+
+/// An event as a consumer receives it, as comparable text.
+fn as_received(e: &Received) -> String {
+    json!({"source": e.source, "detail-type": e.detail_type, "detail": e.detail}).to_string()
+}
+
+/// Replay (`ops republish`): for every view changed in the range, the very event the publisher
+/// sent for its current version (same id, `DetailType`, changes, previous status), and every
+/// settlement change; nothing for a range in which nothing changed; one order alone by its id.
+/// The table is read with queries and key reads only (counted where they reach the server).
+#[tokio::test]
+async fn republish_re_emits_the_current_version_of_each_view_as_it_was_sent() {
+    let b = bundle().await;
+    let before = OffsetDateTime::now_utc() - time::Duration::seconds(1);
+    b.mixed_history().await;
+    // An iGV order still awaiting delivery: its replay is an "Order Awaiting Delivery" again.
+    assert_eq!(
+        b.callback("rid-ho-3", 1_795_440_700_000, "1689644928115785", "1")
+            .await,
+        200
+    );
+    let after = OffsetDateTime::now_utc() + time::Duration::seconds(1);
+    let sent = EventBridgeStandIn::start().await;
+    assert_eq!(run(&b.event().await, &sent).await.first_failure, None);
+    // The newest event of each view (a settlement change is a view of its own).
+    let mut newest = BTreeMap::new();
+    for e in sent.received() {
+        let view = match e.detail_type.as_str() {
+            "Order Settlement Changed" => e.detail["event_id"].to_string(),
+            _ => e.detail["table_key"].to_string(),
+        };
+        newest.insert(view, as_received(&e));
+    }
+    assert_eq!(
+        newest.len(),
+        5,
+        "three order views of two partners, one settlement change, one more iGV order"
+    );
+
+    let proxy = FaultyProxy::start(&testkit::endpoint()).await;
+    let client = testkit::client_via(&proxy.endpoint(), &b.table.store_config()).await;
+    let source = ReplaySource {
+        client: &client,
+        table: &b.table.name,
+    };
+    let replayed = EventBridgeStandIn::start().await;
+    let bus = EventBridgeBus::new(replayed.client(), BUS);
+    let outcome = republish_range(&source, before, after, VIEWS, &bus, FAST)
+        .await
+        .unwrap();
+    assert_eq!((outcome.events, outcome.published.failed), (5, 0), "{outcome:?}");
+    let received = replayed.received();
+    check_contract(&received);
+    let again: BTreeSet<String> = received.iter().map(as_received).collect();
+    let expected: BTreeSet<String> = newest.values().cloned().collect();
+    assert_eq!(again, expected, "the replay is the events as they were sent");
+    assert_eq!(
+        received
+            .iter()
+            .filter(|e| e.detail_type == "Order Awaiting Delivery")
+            .count(),
+        1
+    );
+    let calls: BTreeSet<String> = proxy.calls().into_keys().collect();
+    assert_eq!(
+        calls,
+        BTreeSet::from(["BatchGetItem".to_owned(), "Query".to_owned()]),
+        "queries and key reads, never a scan"
+    );
+
+    // A range in which nothing changed replays nothing.
+    let later = republish_range(
+        &source,
+        after,
+        after + time::Duration::hours(1),
+        VIEWS,
+        &bus,
+        FAST,
+    )
+    .await
+    .unwrap();
+    assert_eq!(later.events, 0);
+
+    // One order: its view and its settlement change, as sent.
+    let one = EventBridgeStandIn::start().await;
+    let pks = ["LB#ORDER#SO-HO-1".to_owned(), "IGV#ORDER#SO-HO-1".to_owned()];
+    let outcome = republish_partitions(
+        &source,
+        &pks,
+        VIEWS,
+        &EventBridgeBus::new(one.client(), BUS),
+        FAST,
+    )
+    .await
+    .unwrap();
+    assert_eq!(outcome.events, 2, "{outcome:?}");
+    for e in one.received() {
+        assert!(expected.contains(&as_received(&e)), "{}", as_received(&e));
+    }
 }
 
 /// EventBridge's faults: a throttled request and refused entries are retried within the

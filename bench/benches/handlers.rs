@@ -9,6 +9,8 @@
 //! - `postback_store_call`: only the store call of a parsed push (items built, then the SDK's
 //!   request), so the SDK's share of `postback_handle` shows.
 //! - `settlement_page_parse`: one 200-row `orders.settlement.get` answer parsed.
+//! - `publisher_100_records`: the hand-off publisher's own work on 100 stream records (read,
+//!   describe, serialize, batch), with an in-memory bus; per record = median / 100.
 //!
 //! Run with `cargo bench -p bench --bench handlers` (bench/run.sh does).
 
@@ -20,6 +22,8 @@ use aws_smithy_http_client::test_util::infallible_client_fn;
 use criterion::{Criterion, criterion_group, criterion_main};
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request};
+use shared::handoff::Describe;
+use shared::handoff::publish::{Bus, BusError, Entry, RetrySettings, publish};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
 use shared::igv::settings::CallbackConfig;
@@ -184,6 +188,57 @@ fn benches(c: &mut Criterion) {
             black_box(parse_changes(&envelope.rows).expect("valid rows"))
         })
     });
+
+    // The publisher's own work on a batch of 100 stream records (the sample's first record under
+    // 100 keys): read each record, describe its event, serialize it, split into PutEvents requests
+    // — with a bus that accepts everything in memory. Per record: the median / 100.
+    let sample: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../events/publisher-1-view-changes.json"
+        ))
+        .expect("sample event"),
+    )
+    .expect("json");
+    let records: Vec<serde_json::Value> = (0..100)
+        .map(|i| {
+            let mut r = sample["Records"][0].clone();
+            r["dynamodb"]["Keys"]["pk"]["S"] = serde_json::json!(format!("LB#ORDER#BENCH{i}"));
+            r["dynamodb"]["SequenceNumber"] = serde_json::json!(format!("{:021}", i + 1));
+            r
+        })
+        .collect();
+    let views: &[Describe] = &[
+        shared::linkbest::handoff::describe,
+        shared::igv::handoff::describe,
+    ];
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("runtime");
+    c.bench_function("publisher_100_records", |b| {
+        b.iter(|| {
+            let outcome = runtime.block_on(publish(
+                black_box(&records),
+                views,
+                &AcceptAll,
+                RetrySettings::default(),
+            ));
+            assert_eq!(outcome.published, 100);
+            black_box(outcome)
+        })
+    });
+}
+
+/// A bus that accepts every entry, in memory.
+struct AcceptAll;
+
+impl Bus for AcceptAll {
+    fn put_events<'a>(
+        &'a self,
+        entries: &'a [Entry],
+    ) -> shared::feed::BoxFuture<'a, Result<Vec<Option<String>>, BusError>> {
+        Box::pin(async move { Ok(vec![None; entries.len()]) })
+    }
 }
 
 criterion_group!(handlers, benches);

@@ -17,6 +17,8 @@ pub enum Function {
     PythonPostback,
     /// The floor: a hello-world `lambda_runtime` function (`bench/hello/`).
     Hello,
+    /// The hand-off publisher (stream records in, `PutEvents` out).
+    Publisher,
 }
 
 impl Function {
@@ -27,6 +29,7 @@ impl Function {
             Function::Sync => "linkbest-sync",
             Function::PythonPostback => "postback (Python)",
             Function::Hello => "hello-world",
+            Function::Publisher => "publisher",
         }
     }
 
@@ -38,6 +41,7 @@ impl Function {
             Function::Sync => "linkbest-sync",
             Function::PythonPostback => "python",
             Function::Hello => "hello",
+            Function::Publisher => "publisher",
         }
     }
 
@@ -45,6 +49,7 @@ impl Function {
     pub fn memory_and_timeout(self) -> (u32, u32) {
         match self {
             Function::Sync => (256, 300),
+            Function::Publisher => (128, 60),
             _ => (128, 8),
         }
     }
@@ -72,7 +77,7 @@ impl Events {
         }
     }
 
-    fn next_id(&self) -> String {
+    pub fn next_id(&self) -> String {
         format!("{}{:08}", self.run, self.seq.fetch_add(1, Ordering::SeqCst))
     }
 
@@ -134,7 +139,7 @@ impl Events {
             Function::Sync => {
                 serde_json::to_vec(&json!({"from": 1_790_000_000, "to": 1_790_000_060})).expect("json")
             }
-            Function::Hello => b"{\"hello\":\"world\"}".to_vec(),
+            Function::Hello | Function::Publisher => b"{\"hello\":\"world\"}".to_vec(),
         }
     }
 }
@@ -163,6 +168,6 @@ pub fn stored(function: Function, answer: &[u8]) -> bool {
     match function {
         Function::Postback | Function::PythonPostback => answer_body(answer) == "1",
         Function::Callback => status_of(answer) == Some(200),
-        Function::Sync | Function::Hello => true,
+        Function::Sync | Function::Hello | Function::Publisher => true,
     }
 }

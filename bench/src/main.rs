@@ -18,6 +18,7 @@
 //! the one in `.venv`'s aws-sam-cli).
 
 mod cold_start;
+mod cost;
 mod emulator;
 mod events;
 mod feeds;
@@ -135,6 +136,7 @@ async fn main() -> Result<(), String> {
         Function::Callback,
         Function::Sync,
         Function::Hello,
+        Function::Publisher,
     ] {
         let bin = bin_dir.join(function.binary());
         if !bin.exists() {

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 use crate::events::Function;
 use crate::table::{Row, calls_text, calls_total, cell, compared, median, row};
-use crate::{Bench, cold_start, feeds, memory, requests, size, throughput};
+use crate::{Bench, cold_start, cost, feeds, memory, requests, size, throughput};
 
 const FUNCTIONS: [Function; 3] = [Function::Postback, Function::Callback, Function::Sync];
 
@@ -19,6 +19,11 @@ pub async fn all(bench: &Arc<Bench>) -> Vec<Row> {
     if only == "feeds" {
         eprintln!("bench: feeds");
         feeds(bench, &mut rows).await;
+        return rows;
+    }
+    if only == "cost" {
+        eprintln!("bench: cost");
+        cost(bench, &mut rows).await;
         return rows;
     }
     eprintln!("bench: cold start");
@@ -36,7 +41,145 @@ pub async fn all(bench: &Arc<Bench>) -> Vec<Row> {
     throughput(bench, &mut rows).await;
     eprintln!("bench: feeds");
     feeds(bench, &mut rows).await;
+    eprintln!("bench: cost");
+    cost(bench, &mut rows).await;
     rows
+}
+
+/// Cost per event kind and per million orders (`cost.rs`), Rust beside the Python baseline for
+/// the pushes (the baseline has no other function).
+async fn cost(bench: &Bench, rows: &mut Vec<Row>) {
+    use crate::cost::{Kind, PRICES, dollars};
+    const N: usize = 20;
+    bench.proxy.measure_capacity(true);
+    let rust = cost::pushes(bench, Function::Postback, N).await;
+    let python = match bench.python {
+        Some(_) => Some(cost::pushes(bench, Function::PythonPostback, N).await),
+        None => None,
+    };
+    let callbacks = cost::callbacks(bench, N).await;
+    let feeds = cost::feed_rows(bench, 100).await;
+    let publisher = cost::publisher(bench, 100, 5).await;
+    bench.proxy.measure_capacity(false);
+    let text = |k: &Kind| {
+        format!(
+            "{:.1} WCU ({:.1} index), {:.1} RCU{}",
+            k.write_units,
+            k.index_units,
+            k.read_units,
+            k.billed_ms
+                .map(|ms| format!(", {ms:.1} ms billed at {} MB", k.memory_mb))
+                .unwrap_or_default()
+        )
+    };
+    match (&rust, &python) {
+        (Ok(kinds), Some(Ok(baseline))) => {
+            for (k, b) in kinds.iter().zip(baseline) {
+                rows.push(Row {
+                    figure: format!("cost: {}", k.label),
+                    rust: text(k),
+                    python: text(b),
+                    ratio: format!("{:.2}x WCU", k.write_units / b.write_units.max(f64::EPSILON)),
+                });
+            }
+        }
+        (Ok(kinds), _) => kinds
+            .iter()
+            .for_each(|k| rows.push(row(format!("cost: {}", k.label), text(k)))),
+        (Err(e), _) => rows.push(row("cost: pushes", format!("failed: {e}"))),
+    }
+    for result in [&callbacks, &feeds] {
+        match result {
+            Ok(kinds) => kinds
+                .iter()
+                .for_each(|k| rows.push(row(format!("cost: {}", k.label), text(k)))),
+            Err(e) => rows.push(row("cost: callbacks / feed rows", format!("failed: {e}"))),
+        }
+    }
+    match &publisher {
+        Ok(k) => rows.push(row(
+            format!("cost: {} (per record, batches of 100)", k.label),
+            text(k),
+        )),
+        Err(e) => rows.push(row("cost: view change published", format!("failed: {e}"))),
+    }
+    let find = |kinds: &Result<Vec<Kind>, String>, label: &str| {
+        kinds
+            .as_ref()
+            .ok()
+            .and_then(|ks| ks.iter().find(|k| k.label.starts_with(label)).cloned())
+    };
+    // Per million orders: the pushes of an order (new, a status change, one duplicate delivery)
+    // in both languages; then the whole bundle's mix.
+    let pushes_of = |kinds: &Result<Vec<Kind>, String>| -> Option<[f64; 4]> {
+        let parts = ["new order push", "status push", "duplicate push"].map(|l| find(kinds, l));
+        let mut sum = [0.0; 4];
+        for kind in parts {
+            let (d, l, a, e) = dollars(&kind?);
+            for (s, v) in sum.iter_mut().zip([d, l, a, e]) {
+                *s += v * 1e6;
+            }
+        }
+        Some(sum)
+    };
+    let money = |s: [f64; 4]| {
+        format!(
+            "${:.2} (DynamoDB ${:.2}, Lambda ${:.2}, API Gateway ${:.2}, EventBridge ${:.2})",
+            s.iter().sum::<f64>(),
+            s[0],
+            s[1],
+            s[2],
+            s[3]
+        )
+    };
+    if let Some(r) = pushes_of(&rust) {
+        let p = python.as_ref().and_then(pushes_of);
+        rows.push(Row {
+            figure: "cost per million orders, pushes (1 new + 1 status change + 1 duplicate each)".into(),
+            rust: money(r),
+            python: p.map(money).unwrap_or_default(),
+            ratio: p
+                .map(|p| format!("{:.2}x", r.iter().sum::<f64>() / p.iter().sum::<f64>()))
+                .unwrap_or_default(),
+        });
+        // The bundle: each order also listed once by the orders feed, one settlement change,
+        // and its four view changes published (new, status, listing, settlement).
+        let extra = [
+            find(&feeds, "order list row (status"),
+            find(&feeds, "settlement change"),
+            publisher.as_ref().ok().map(|k| Kind {
+                events_published: 4.0,
+                invocations: 4.0 * k.invocations,
+                billed_ms: k.billed_ms.map(|ms| ms * 4.0),
+                ..k.clone()
+            }),
+        ];
+        if extra.iter().all(Option::is_some) {
+            let mut total = r;
+            for kind in extra.into_iter().flatten() {
+                let (d, l, a, e) = dollars(&kind);
+                for (s, v) in total.iter_mut().zip([d, l, a, e]) {
+                    *s += v * 1e6;
+                }
+            }
+            rows.push(row(
+                "cost per million orders, Linkbest bundle (pushes above + 1 list row + 1 settlement change + 4 events published)",
+                money(total),
+            ));
+        }
+    }
+    rows.push(row(
+        "prices used (us-east-1 on demand)",
+        format!(
+            "DynamoDB ${}/M write, ${}/M read units; Lambda arm64 ${}/GB-s + ${}/M requests; HTTP API ${}/M; EventBridge ${}/M events",
+            PRICES.write_per_million,
+            PRICES.read_per_million,
+            PRICES.lambda_gb_second_arm64,
+            PRICES.lambda_per_million_requests,
+            PRICES.http_api_per_million,
+            PRICES.eventbridge_per_million
+        ),
+    ));
 }
 
 async fn cold_starts(bench: &Bench, rows: &mut Vec<Row>) {
@@ -217,6 +360,17 @@ fn cpu(bench: &Bench, rows: &mut Vec<Row>) {
             crit(id)
                 .map(|v| format!("{v:.2} µs"))
                 .unwrap_or_else(|| "no criterion result".into()),
+        ));
+    }
+    // The publisher per record beside the postback per push (both whole-work figures).
+    if let (Some(batch), Some(push)) = (crit("publisher_100_records"), crit("postback_handle")) {
+        rows.push(row(
+            "CPU per view change published: read + describe + serialize + batch, in-memory bus (criterion median / 100)",
+            format!(
+                "{:.2} µs per record = {:.2}x the postback's whole handler per push ({push:.2} µs)",
+                batch / 100.0,
+                batch / 100.0 / push
+            ),
         ));
     }
 }

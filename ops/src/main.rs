@@ -12,6 +12,11 @@
 //!   ops backfill [FEED] FROM TO           re-sync [FROM, TO) (unix s) of a feed (`settlement`, the
 //!                                         default, or `orders`) here and now, as the function would
 //!                                         (needs the linkbest-sync settings: LINKBEST_APP_KEY, …)
+//!   ops republish --from FROM --to TO     re-emits on EVENT_BUS_NAME the events of the order views
+//!                                         and settlement changes that changed in [FROM, TO)
+//!                                         (unix s or RFC 3339; a query of the `changes` index per
+//!                                         day, never a scan), with the ids they were sent with
+//!   ops republish --order ID              the same for one order id (both partners' partitions)
 
 use std::sync::Arc;
 
@@ -26,7 +31,8 @@ use shared::linkbest::sync::LinkbestSync;
 use shared::store::Store;
 
 const USAGE: &str = "usage: ops latest pushes|callbacks [LIMIT] | ops order ID | ops missed [FROM [TO]] | \
-                     ops checkpoint | ops backfill [FEED] FROM TO";
+                     ops checkpoint | ops backfill [FEED] FROM TO | \
+                     ops republish --from FROM --to TO | ops republish --order ID";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -123,7 +129,72 @@ async fn main() -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             println!("{}", serde_json::to_string(&result).map_err(|e| e.to_string())?);
         }
+        ["republish", rest @ ..] => {
+            let outcome = republish(&client, &table, rest).await?;
+            println!("{}", serde_json::to_string(&outcome).map_err(|e| e.to_string())?);
+            if outcome.published.failed > 0 {
+                return Err(format!(
+                    "{} events not published (first: {:?}); run the same command again",
+                    outcome.published.failed, outcome.published.first_failure
+                ));
+            }
+        }
         _ => return Err(USAGE.to_owned()),
     }
     Ok(())
+}
+
+/// `ops republish`: the events of a time range or of one order, again, on `EVENT_BUS_NAME`.
+async fn republish(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    args: &[&str],
+) -> Result<shared::handoff::replay::ReplayOutcome, String> {
+    use shared::handoff::replay::{ReplaySource, republish_partitions, republish_range};
+    let settings = shared::handoff::settings::PublisherConfig::from_env().map_err(|e| e.to_string())?;
+    let sdk = shared::aws::sdk_config(&settings.store).await;
+    let bus = shared::handoff::eventbridge::EventBridgeBus::new(
+        aws_sdk_eventbridge::Client::new(&sdk),
+        &settings.bus_name,
+    );
+    let source = ReplaySource { client, table };
+    let views = VIEWS;
+    let failed = |e: shared::store::StoreError| e.to_string();
+    match args {
+        ["--from", from, "--to", to] => {
+            let (from, to) = (instant(from)?, instant(to)?);
+            if from >= to {
+                return Err("--from must be before --to".to_owned());
+            }
+            republish_range(&source, from, to, views, &bus, settings.retry)
+                .await
+                .map_err(failed)
+        }
+        ["--order", id] => {
+            shared::keys::validate_id(id).map_err(|e| e.to_string())?;
+            let pks = [
+                shared::keys::linkbest_order_pk(id),
+                shared::keys::igv_order_pk(id),
+            ];
+            republish_partitions(&source, &pks, views, &bus, settings.retry)
+                .await
+                .map_err(failed)
+        }
+        _ => Err(USAGE.to_owned()),
+    }
+}
+
+/// Every partner's views, as the publisher function has them.
+const VIEWS: &[shared::handoff::Describe] = &[
+    shared::linkbest::handoff::describe,
+    shared::igv::handoff::describe,
+];
+
+/// Unix seconds or RFC 3339.
+fn instant(text: &str) -> Result<time::OffsetDateTime, String> {
+    if let Ok(seconds) = text.parse::<i64>() {
+        return time::OffsetDateTime::from_unix_timestamp(seconds).map_err(|e| e.to_string());
+    }
+    time::OffsetDateTime::parse(text, &time::format_description::well_known::Rfc3339)
+        .map_err(|_| format!("{text:?} is neither unix seconds nor RFC 3339"))
 }

@@ -54,6 +54,18 @@ pub const LINKBEST_FOUND_ONLY_BY_POLL_QUEUE: &str = "LB#FOUND_ONLY_BY_POLL";
 /// Listed orders whose status the list told before the pushes did, by `listed_at`.
 pub const LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE: &str = "LB#STATUS_FOUND_ONLY_BY_POLL";
 
+/// The hand-off's replay index: order views and settlement changes by the UTC day
+/// (`YYYY-MM-DD`) of their latest change, then by order (`pk`). Keys only.
+pub const CHANGES_INDEX: &str = "changes";
+pub const CHANGED_DAY: &str = "changed_day";
+/// When the item last changed (RFC 3339, UTC): what `ops republish --from --to` filters on.
+pub const CHANGED_AT: &str = "changed_at";
+/// How many times a view moved forward (1: its first version), so the event of its current
+/// version can be rebuilt from the item alone.
+pub const VIEW_CHANGES: &str = "view_changes";
+/// The view's status before its latest change (`""`: it had none).
+pub const PREVIOUS_STATUS: &str = "previous_status";
+
 /// All partition-key prefixes in use; a test proves none is a prefix of another.
 /// (Fixed keys such as `LB#SYNC` and `LB#UNLINKED` are listed too: no prefix may start them.)
 pub const ALL_PREFIXES: &[&str] = &[

@@ -65,6 +65,8 @@ struct Counts {
     upstream_time: Duration,
     /// Requests passed on to the server whose answer has not been read yet.
     in_flight: u64,
+    /// Consumed capacity units the server reported, by operation: (total, of which indexes).
+    units: BTreeMap<String, (f64, f64)>,
 }
 
 /// A running proxy.
@@ -73,6 +75,7 @@ pub struct FaultyProxy {
     pub addr: SocketAddr,
     plan: Arc<Mutex<Plan>>,
     counts: Arc<Mutex<Counts>>,
+    capacity: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl FaultyProxy {
@@ -91,17 +94,24 @@ impl FaultyProxy {
         let addr = listener.local_addr().expect("addr");
         let plan: Arc<Mutex<Plan>> = Arc::new(Mutex::new(Arc::new(|_: &str| Mode::Pass)));
         let counts = Arc::new(Mutex::new(Counts::default()));
-        let (p, c) = (Arc::clone(&plan), Arc::clone(&counts));
+        let capacity = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let (p, c, m) = (Arc::clone(&plan), Arc::clone(&counts), Arc::clone(&capacity));
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let _ = client.set_nodelay(true);
-                let (upstream, plan, counts) = (upstream.clone(), Arc::clone(&p), Arc::clone(&c));
+                let (upstream, plan, counts, measure) =
+                    (upstream.clone(), Arc::clone(&p), Arc::clone(&c), Arc::clone(&m));
                 tokio::spawn(async move {
-                    let _ = serve(client, &upstream, plan, counts).await;
+                    let _ = serve(client, &upstream, plan, counts, measure).await;
                 });
             }
         });
-        Self { addr, plan, counts }
+        Self {
+            addr,
+            plan,
+            counts,
+            capacity,
+        }
     }
 
     pub fn endpoint(&self) -> String {
@@ -132,6 +142,20 @@ impl FaultyProxy {
     /// whole answer), summed over all requests: with [`FaultyProxy::forwarded`] a mean.
     pub fn upstream_time(&self) -> Duration {
         self.lock().upstream_time
+    }
+
+    /// From now on, asks DynamoDB for the consumed capacity of every data request that does not
+    /// ask itself (`ReturnConsumedCapacity: INDEXES`, added to the request body; DynamoDB Local
+    /// does not check the signature) and adds up what it reports: the units DynamoDB bills,
+    /// measured the same way for any client (the bench's cost table).
+    pub fn measure_capacity(&self, on: bool) {
+        self.capacity.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Consumed capacity units reported so far, by operation: (total, of which global secondary
+    /// indexes).
+    pub fn units(&self) -> BTreeMap<String, (f64, f64)> {
+        self.lock().units.clone()
     }
 
     /// Faults injected so far, by kind ([`Mode::kind`]).
@@ -226,6 +250,81 @@ fn operation(request: &[u8]) -> String {
         .unwrap_or_else(|| "other".to_owned())
 }
 
+/// Operations that accept `ReturnConsumedCapacity`.
+const DATA_OPERATIONS: &[&str] = &[
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactWriteItems",
+    "TransactGetItems",
+];
+
+/// `request` asking for its consumed capacity (`INDEXES`), with its `content-length` fixed; as it
+/// was when it is no data operation or already asks.
+fn asking_capacity(request: Vec<u8>, op: &str) -> Vec<u8> {
+    let Some(end) = request.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return request;
+    };
+    let body = &request[end + 4..];
+    if !DATA_OPERATIONS.contains(&op)
+        || !body.starts_with(b"{")
+        || body.windows(22).any(|w| w == b"ReturnConsumedCapacity")
+    {
+        return request;
+    }
+    let mut new_body = b"{\"ReturnConsumedCapacity\":\"INDEXES\"".to_vec();
+    if body.len() > 2 {
+        new_body.push(b',');
+    }
+    new_body.extend_from_slice(&body[1..]);
+    let head = String::from_utf8_lossy(&request[..end]);
+    let mut out: Vec<u8> = head
+        .split("\r\n")
+        .map(|line| match line.split_once(':') {
+            Some((name, _)) if name.trim().eq_ignore_ascii_case("content-length") => {
+                format!("{name}: {}", new_body.len())
+            }
+            _ => line.to_owned(),
+        })
+        .collect::<Vec<_>>()
+        .join("\r\n")
+        .into_bytes();
+    out.extend_from_slice(b"\r\n\r\n");
+    out.extend_from_slice(&new_body);
+    out
+}
+
+/// The consumed capacity an answer reports: (total, of which global secondary indexes).
+fn reported_units(answer: &[u8]) -> (f64, f64) {
+    let Some(end) = answer.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return (0.0, 0.0);
+    };
+    let Ok(body) = serde_json::from_slice::<serde_json::Value>(&answer[end + 4..]) else {
+        return (0.0, 0.0);
+    };
+    let one = |c: &serde_json::Value| {
+        let total = c["CapacityUnits"].as_f64().unwrap_or(0.0);
+        let indexes: f64 = c["GlobalSecondaryIndexes"]
+            .as_object()
+            .map(|m| m.values().filter_map(|i| i["CapacityUnits"].as_f64()).sum())
+            .unwrap_or(0.0);
+        (total, indexes)
+    };
+    match &body["ConsumedCapacity"] {
+        serde_json::Value::Array(list) => list
+            .iter()
+            .map(one)
+            .fold((0.0, 0.0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        c @ serde_json::Value::Object(_) => one(c),
+        _ => (0.0, 0.0),
+    }
+}
+
 /// An HTTP 400 error answer of DynamoDB's JSON protocol.
 fn error_answer(error_type: &str, body: &str) -> Vec<u8> {
     format!(
@@ -240,6 +339,7 @@ async fn serve(
     upstream: &str,
     plan: Arc<Mutex<Plan>>,
     counts: Arc<Mutex<Counts>>,
+    measure: Arc<std::sync::atomic::AtomicBool>,
 ) -> std::io::Result<()> {
     let mut client = Conn::new(client);
     let mut server: Option<Conn> = None;
@@ -249,6 +349,12 @@ async fn serve(
             return Ok(());
         }
         let op = operation(&request);
+        let measuring = measure.load(std::sync::atomic::Ordering::SeqCst);
+        let request = if measuring {
+            asking_capacity(request, &op)
+        } else {
+            request
+        };
         let chosen = Arc::clone(&*plan.lock().expect("not poisoned"));
         let mode = chosen(&op);
         if mode != Mode::Pass {
@@ -303,6 +409,12 @@ async fn serve(
                 {
                     let mut counts = counts.lock().expect("not poisoned");
                     counts.upstream_time += sent.elapsed();
+                    if measuring {
+                        let (total, indexes) = reported_units(&answer);
+                        let units = counts.units.entry(op.clone()).or_default();
+                        units.0 += total;
+                        units.1 += indexes;
+                    }
                     *counts.forwarded.entry(op).or_default() += 1;
                 }
                 match mode {
@@ -320,7 +432,25 @@ async fn serve(
 
 #[cfg(test)]
 mod tests {
-    use super::operation;
+    use super::{asking_capacity, operation, reported_units};
+
+    #[test]
+    fn a_data_request_asks_for_its_capacity_with_its_length_fixed() {
+        let request = b"POST / HTTP/1.1\r\nContent-Length: 7\r\n\r\n{\"a\":1}".to_vec();
+        let asked = String::from_utf8(asking_capacity(request.clone(), "PutItem")).unwrap();
+        let body = r#"{"ReturnConsumedCapacity":"INDEXES","a":1}"#;
+        assert_eq!(
+            asked,
+            format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n{body}", body.len())
+        );
+        assert_eq!(asking_capacity(request.clone(), "DescribeTable"), request);
+        let answer = br#"HTTP/1.1 200 OK
+
+[{"ConsumedCapacity":0}]"#;
+        assert_eq!(reported_units(answer), (0.0, 0.0));
+        let answer = b"HTTP/1.1 200 OK\r\n\r\n{\"ConsumedCapacity\":[{\"CapacityUnits\":6.0,\"GlobalSecondaryIndexes\":{\"changes\":{\"CapacityUnits\":2.0}}},{\"CapacityUnits\":1.0}]}";
+        assert_eq!(reported_units(answer), (7.0, 2.0));
+    }
 
     #[test]
     fn the_operation_comes_from_the_target_header() {

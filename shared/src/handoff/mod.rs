@@ -8,6 +8,7 @@ pub mod contract;
 #[cfg(feature = "eventbridge")]
 pub mod eventbridge;
 pub mod publish;
+pub mod replay;
 pub mod settings;
 pub mod stream;
 

@@ -155,6 +155,21 @@ pub async fn publish(
     outcome
 }
 
+/// Publishes `events` (a replay): the same requests and retries as [`publish`]; each entry is
+/// named by its event's id (`first_failure` is the first event id not published).
+pub async fn publish_events(events: &[OrderEvent], bus: &dyn Bus, retry: RetrySettings) -> BatchOutcome {
+    let entries: Vec<Entry> = events.iter().map(|e| entry(e, &e.event_id)).collect();
+    let mut outcome = BatchOutcome {
+        records: events.len(),
+        ..BatchOutcome::default()
+    };
+    let refused = send_with_retries(&entries, bus, retry, &mut outcome).await;
+    outcome.published = entries.len() - refused.len();
+    outcome.failed = refused.len();
+    outcome.first_failure = refused.first().map(|&i| entries[i].sequence_number.clone());
+    outcome
+}
+
 /// Sends `entries`, retrying refused ones with doubling pauses; the indexes refused for good.
 async fn send_with_retries(
     entries: &[Entry],

@@ -8,6 +8,8 @@ use aws_lambda_events::event::dynamodb::EventRecord;
 use serde::Deserialize;
 use serde_dynamo::AttributeValue;
 
+use crate::keys::{PREVIOUS_STATUS, VIEW_CHANGES};
+
 /// An item image: its string and number attributes as text (numbers keep their literal digits);
 /// other types are left out (no view attribute has one).
 pub type Image = HashMap<String, String>;
@@ -35,6 +37,22 @@ impl ViewChange {
     /// A string attribute of the old image.
     pub fn old_s(&self, name: &str) -> Option<&str> {
         self.old.as_ref()?.get(name).map(String::as_str)
+    }
+
+    /// Whether this change created the view: no old image and, when the item counts its changes
+    /// (`view_changes`), its first. A replay reads the current item alone (no old image), so the
+    /// count decides there; an item written before the count existed replays as first seen.
+    pub fn first_version(&self) -> bool {
+        self.old.is_none() && self.new_s(VIEW_CHANGES).is_none_or(|n| n == "1")
+    }
+
+    /// The view's `status` attribute before this change: the old image's, or on a replay what the
+    /// item kept in `previous_status` (`""`: none).
+    pub fn previous(&self, status: &str) -> Option<&str> {
+        if self.old.is_some() {
+            return self.old_s(status);
+        }
+        self.new_s(PREVIOUS_STATUS).filter(|s| !s.is_empty())
     }
 }
 

@@ -4,6 +4,7 @@
 //! other body fields are hints (ask iGV's order API before acting), the order id and the time are
 //! the signed request's.
 
+use super::protocol::AWAITING_DELIVERY;
 use super::store::{ORDER_ITEM_TYPE, STATUS_VERSION};
 use crate::handoff::contract::rfc3339_from_epoch;
 use crate::handoff::{Change, Channel, OrderEvent, TableKey, ViewChange};
@@ -36,11 +37,11 @@ pub fn describe(change: &ViewChange) -> Option<OrderEvent> {
     }
     let (status, previous) = (
         change.new_s("seller_order_status"),
-        change.old_s("seller_order_status"),
+        change.previous("seller_order_status"),
     );
     event.status = status.map(str::to_owned);
     event.previous_status = previous.map(str::to_owned);
-    if change.old.is_none() {
+    if change.first_version() {
         event.changes.push(Change::Seen);
     } else if previous != status {
         event.changes.push(Change::StatusChanged);
@@ -48,7 +49,13 @@ pub fn describe(change: &ViewChange) -> Option<OrderEvent> {
         event.changes.push(Change::Updated);
     }
     let queued = |queue: Option<&str>| queue == Some(IGV_AWAITING_DELIVERY_QUEUE);
-    if queued(change.new_s(QUEUE_PK)) && !queued(change.old_s(QUEUE_PK)) {
+    // Before the change: the old image's queue; on a replay (no old image), the item was in the
+    // queue exactly when its status was 1 (it is in it now, so it was never held).
+    let was_queued = match change.old {
+        Some(_) => queued(change.old_s(QUEUE_PK)),
+        None => previous == Some(AWAITING_DELIVERY),
+    };
+    if queued(change.new_s(QUEUE_PK)) && !was_queued {
         event.changes.push(Change::AwaitingDelivery);
     }
     event.changes.sort();

@@ -203,6 +203,7 @@ fn order_view_update(new: &NewCallback<'_>, timestamp_ms: u64) -> ForwardUpdate 
         update: UpdateExpression::with_defaults(set, &defaults, remove),
         version_attribute: STATUS_VERSION,
         version,
+        status_attribute: Some("seller_order_status"),
     }
 }
 

@@ -47,10 +47,10 @@ fn order_view(change: &ViewChange) -> Option<OrderEvent> {
     if let Some(sn) = change.new_s("order_sn") {
         event.order.insert("order_sn", sn.to_owned());
     }
-    let (status, previous) = (change.new_s("status"), change.old_s("status"));
+    let (status, previous) = (change.new_s("status"), change.previous("status"));
     event.status = status.map(str::to_owned);
     event.previous_status = previous.map(str::to_owned);
-    if change.old.is_none() {
+    if change.first_version() {
         event.changes.push(Change::Seen);
         if !from_push {
             event.changes.push(Change::FoundOnlyByPoll);

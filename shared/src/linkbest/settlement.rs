@@ -19,11 +19,11 @@ use super::feed::{FeedDecl, Rows};
 use crate::feed::{BoxFuture, CheckpointKey, PageCounts, PageRequest, Paging};
 use crate::json::RawObject;
 use crate::keys::{
-    LINKBEST_SYNC_PK, LINKBEST_UNLINKED_PK, SETTLEMENT_CHECKPOINT_SK, SETTLEMENT_SK_PREFIX,
-    linkbest_order_pk, validate_id,
+    CHANGED_AT, CHANGED_DAY, LINKBEST_SYNC_PK, LINKBEST_UNLINKED_PK, SETTLEMENT_CHECKPOINT_SK,
+    SETTLEMENT_SK_PREFIX, linkbest_order_pk, validate_id,
 };
 use crate::store::batch::Key;
-use crate::store::{ITEM_TYPE, Item, Store, StoreError, digest, get_s, s, timestamp};
+use crate::store::{ITEM_TYPE, Item, Store, StoreError, changed_at, digest, get_s, s, timestamp};
 
 /// `item_type` of a settlement change.
 pub const CHANGE_ITEM_TYPE: &str = "linkbest_settlement_change";
@@ -209,6 +209,12 @@ pub fn change_record(change: &SettlementChange, fetched_at: OffsetDateTime) -> C
         if let Some(value) = value {
             item.insert(name.to_owned(), s(value));
         }
+    }
+    if order_sn.is_some() {
+        // A change of an order is an event of the hand-off: in its replay index.
+        let at = changed_at(fetched_at);
+        item.insert(CHANGED_DAY.to_owned(), s(&at[..10]));
+        item.insert(CHANGED_AT.to_owned(), s(at));
     }
     ChangeRecord { pk, sk, item }
 }

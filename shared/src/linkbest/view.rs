@@ -85,6 +85,7 @@ pub(crate) fn push_update(
         update: UpdateExpression::new(fields, &[]),
         version_attribute: STATE_VERSION,
         version,
+        status_attribute: Some("status"),
     }
 }
 
@@ -126,6 +127,7 @@ pub(crate) fn list_update(row: &ListedState<'_>) -> ForwardUpdate {
         update: UpdateExpression::new(fields, &[]),
         version_attribute: STATE_VERSION,
         version,
+        status_attribute: Some("status"),
     }
 }
 

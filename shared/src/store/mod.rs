@@ -29,6 +29,8 @@ use aws_sdk_dynamodb::types::{
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
+use crate::keys::{CHANGED_AT, CHANGED_DAY, PREVIOUS_STATUS, VIEW_CHANGES};
+
 /// An item as the SDK sees it.
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -151,6 +153,22 @@ pub fn timestamp(at: OffsetDateTime) -> String {
         .unwrap_or_else(|_| at.unix_timestamp().to_string())
 }
 
+/// `changed_at`'s fixed-width text (`YYYY-MM-DDTHH:MM:SS.mmmZ`, UTC), so text order is time order
+/// (RFC 3339 with optional fractions is not: `…:00.5Z` sorts before `…:00Z`).
+pub fn changed_at(at: OffsetDateTime) -> String {
+    let at = at.to_offset(time::UtcOffset::UTC);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
+}
+
 pub(crate) fn get_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
     item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
@@ -224,21 +242,55 @@ pub(crate) struct ForwardUpdate {
     pub update: UpdateExpression,
     pub version_attribute: &'static str,
     pub version: String,
+    /// The view's status attribute, if it has one: its value before the update is kept in
+    /// [`PREVIOUS_STATUS`] (`""` when it had none).
+    pub status_attribute: Option<&'static str>,
 }
 
 impl ForwardUpdate {
     const CONDITION: &'static str = "attribute_not_exists(#version) OR #version < :version";
 
-    fn parts(&self) -> (String, HashMap<String, String>, HashMap<String, AttributeValue>) {
+    /// The update as sent, at `now`. Besides the version it sets what the hand-off needs to
+    /// rebuild the event of the view's current version from the item alone (`ops republish`):
+    /// the day and time of the change (the `changes` index), the number of changes, and the
+    /// status before this one. DynamoDB evaluates every operand against the item as it was, so
+    /// `previous_status = status, status = :new` needs no read.
+    fn parts_at(
+        &self,
+        now: OffsetDateTime,
+    ) -> (String, HashMap<String, String>, HashMap<String, AttributeValue>) {
         let mut names = self.update.names.clone();
         let mut values = self.update.values.clone();
-        names.insert("#version".to_owned(), self.version_attribute.to_owned());
+        let changed_at = changed_at(now);
+        let mut set = String::from(
+            "SET #version = :version, #changed_day = :changed_day, #changed_at = :changed_at, \
+             #view_changes = if_not_exists(#view_changes, :zero) + :one, ",
+        );
+        for (name, attribute) in [
+            ("#version", self.version_attribute),
+            ("#changed_day", CHANGED_DAY),
+            ("#changed_at", CHANGED_AT),
+            ("#view_changes", VIEW_CHANGES),
+        ] {
+            names.insert(name.to_owned(), attribute.to_owned());
+        }
         values.insert(":version".to_owned(), s(&self.version));
-        let expression = self
-            .update
-            .expression
-            .replacen("SET ", "SET #version = :version, ", 1);
+        values.insert(":changed_day".to_owned(), s(&changed_at[..10]));
+        values.insert(":changed_at".to_owned(), s(changed_at));
+        values.insert(":zero".to_owned(), n(0));
+        values.insert(":one".to_owned(), n(1));
+        if let Some(status) = self.status_attribute {
+            set.push_str("#previous_status = if_not_exists(#status_before, :no_status), ");
+            names.insert("#previous_status".to_owned(), PREVIOUS_STATUS.to_owned());
+            names.insert("#status_before".to_owned(), status.to_owned());
+            values.insert(":no_status".to_owned(), s(""));
+        }
+        let expression = self.update.expression.replacen("SET ", &set, 1);
         (expression, names, values)
+    }
+
+    fn parts(&self) -> (String, HashMap<String, String>, HashMap<String, AttributeValue>) {
+        self.parts_at(OffsetDateTime::now_utc())
     }
 }
 
@@ -561,6 +613,7 @@ mod tests {
             update: UpdateExpression::new(vec![("v", s("1"))], &[]),
             version_attribute: "v",
             version: "1".into(),
+            status_attribute: None,
         }
     }
 
@@ -656,10 +709,28 @@ mod tests {
 
     #[test]
     fn a_forward_update_sets_its_version_under_its_condition() {
-        let (expression, names, values) = a_view().parts();
-        assert_eq!(expression, "SET #version = :version, #f0 = :f0");
+        let at = OffsetDateTime::from_unix_timestamp(1_795_440_539).unwrap();
+        let (expression, names, values) = a_view().parts_at(at);
+        assert_eq!(
+            expression,
+            "SET #version = :version, #changed_day = :changed_day, #changed_at = :changed_at, \
+             #view_changes = if_not_exists(#view_changes, :zero) + :one, #f0 = :f0"
+        );
         assert_eq!(names["#version"], "v");
         assert_eq!(values[":version"], s("1"));
+        assert_eq!(values[":changed_day"], s("2026-11-23"));
+        assert_eq!(values[":changed_at"], s("2026-11-23T13:28:59.000Z"));
+        // With a status: the one before is kept, read by DynamoDB itself (no read here).
+        let view = ForwardUpdate {
+            status_attribute: Some("status"),
+            ..a_view()
+        };
+        let (expression, names, _) = view.parts_at(at);
+        assert!(
+            expression.contains("#previous_status = if_not_exists(#status_before, :no_status), #f0 = :f0")
+        );
+        assert_eq!(names["#status_before"], "status");
+        assert_eq!(names["#previous_status"], PREVIOUS_STATUS);
         assert_eq!(
             ForwardUpdate::CONDITION,
             "attribute_not_exists(#version) OR #version < :version"
