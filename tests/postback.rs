@@ -672,3 +672,48 @@ async fn a_push_with_every_documented_field_costs_at_most_4_write_units() {
         "{units} write units for a record of {record_size} B and a view of {view_size} B"
     );
 }
+
+/// Cost of a status change (the bench's cost table): a push of an order already stored is its
+/// record and the view's update in one transaction, measured where the requests reach DynamoDB
+/// (the proxy asks for the consumed capacity) on the template's table: one transaction, at most
+/// 4 write units (DynamoDB's rule: 2 per item of up to 1 KB; DynamoDB Local reports 2.0 here, see
+/// bench/README.md), none of them for the `changes` index on the same day, no second request.
+#[tokio::test]
+async fn a_status_push_of_a_stored_order_is_one_transaction_of_4_write_units() {
+    let table = TestTable::create_as_template().await;
+    let proxy = testkit::proxy::FaultyProxy::start(&testkit::endpoint()).await;
+    let config = config(&table);
+    let client = testkit::client_via(&proxy.endpoint(), &config.store).await;
+    let pb = Postback::new(Store::from_config(client, &config.store), &config);
+    let data = |status: &str| {
+        format!(r#"{{"OrderSn":"SO-COST-2","OrdersPrice":"10.00","Currency":"CNY","Status":"{status}"}}"#)
+    };
+    proxy.measure_capacity(true);
+    let first = signed_push(&token(), 71, "order.created", 1_795_440_000, &data("0"));
+    assert_eq!(deliver(&pb, &first).await, "1");
+    let before = proxy.units();
+    let second = signed_push(&token(), 72, "order.status", 1_795_440_100, &data("1"));
+    assert_eq!(deliver(&pb, &second).await, "1");
+    let after = proxy.units();
+    let view = table
+        .get(&linkbest_order_pk("SO-COST-2"), ORDER_SK)
+        .await
+        .unwrap();
+    assert_eq!(attr_s(&view, "status"), Some("1"));
+    assert_eq!(attr_s(&view, "previous_status"), Some("0"));
+    let spent = |op: &str| {
+        let (a, b) = (
+            after.get(op).copied().unwrap_or_default(),
+            before.get(op).copied().unwrap_or_default(),
+        );
+        (a.0 - b.0, a.1 - b.1)
+    };
+    let (units, index) = spent("TransactWriteItems");
+    assert!(units > 0.0 && units <= 4.0, "{before:?} -> {after:?}");
+    assert_eq!(
+        index, 0.0,
+        "the same day's second change writes nothing to the changes index"
+    );
+    assert_eq!(spent("PutItem"), (0.0, 0.0));
+    assert_eq!(spent("UpdateItem"), (0.0, 0.0));
+}

@@ -22,6 +22,7 @@ mod cost;
 mod emulator;
 mod events;
 mod feeds;
+mod lag;
 mod memory;
 mod procfs;
 mod report;
