@@ -91,24 +91,6 @@ impl ReplaySource<'_> {
             .map_err(|e| StoreError::sdk("Query", e))
     }
 
-    /// The keys of the items whose latest change was on `day` (the `changes` index).
-    pub async fn changed_on(&self, day: Date) -> Result<Vec<Item>, StoreError> {
-        let day = day_text(day);
-        self.client
-            .query()
-            .table_name(self.table)
-            .index_name(CHANGES_INDEX)
-            .key_condition_expression("#day = :day")
-            .expression_attribute_names("#day", CHANGED_DAY)
-            .expression_attribute_values(":day", s(day))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| StoreError::sdk("Query", e))
-    }
-
     /// The items of `keys` (`pk`, `sk`), in requests of 100, keys the table left unprocessed
     /// asked again after a pause.
     pub async fn items(&self, keys: &[Item]) -> Result<Vec<Item>, StoreError> {
@@ -174,18 +156,36 @@ pub async fn republish_range(
     let mut day = from.to_offset(time::UtcOffset::UTC).date();
     let last = to.to_offset(time::UtcOffset::UTC).date();
     while day <= last && from < to {
-        let keys = source.changed_on(day).await?;
-        let items: Vec<Item> = source
-            .items(&keys)
-            .await?
-            .into_iter()
-            .filter(|item| {
-                get_s(item, CHANGED_AT).is_some_and(|at| at >= from_text.as_str() && at < to_text.as_str())
-            })
-            .collect();
-        publish_items(&items, views, bus, retry, &mut outcome).await;
-        tracing::info!(target: "republish", day = %day_text(day), indexed = keys.len(),
-            items = items.len(), events = outcome.events, published = outcome.published.published,
+        // One page of the day's index partition at a time (up to 1 MB of keys), so a busy day
+        // never has to fit in memory.
+        let mut pages = source
+            .client
+            .query()
+            .table_name(source.table)
+            .index_name(CHANGES_INDEX)
+            .key_condition_expression("#day = :day")
+            .expression_attribute_names("#day", CHANGED_DAY)
+            .expression_attribute_values(":day", s(day_text(day)))
+            .into_paginator()
+            .send();
+        let (mut indexed, mut kept) = (0, 0);
+        while let Some(page) = pages.next().await {
+            let page = page.map_err(|e| StoreError::sdk("Query", e))?;
+            indexed += page.items().len();
+            let items: Vec<Item> = source
+                .items(page.items())
+                .await?
+                .into_iter()
+                .filter(|item| {
+                    get_s(item, CHANGED_AT)
+                        .is_some_and(|at| at >= from_text.as_str() && at < to_text.as_str())
+                })
+                .collect();
+            kept += items.len();
+            publish_items(&items, views, bus, retry, &mut outcome).await;
+        }
+        tracing::info!(target: "republish", day = %day_text(day), indexed, items = kept,
+            events = outcome.events, published = outcome.published.published,
             failed = outcome.published.failed, "day replayed");
         match day.next_day() {
             Some(next) => day = next,
