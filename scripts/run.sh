@@ -32,6 +32,7 @@ rundir="${TMPDIR:-/tmp}/partner-ingest-run-$(id -u)"
 mkdir -p "$rundir"
 
 step_started=$(date +%s)
+run_started=$((step_started - 5))
 step() {
   local now
   now=$(date +%s)
@@ -143,11 +144,11 @@ for event in "${events[@]}"; do
 done
 
 step "the operator command on the local table: the orders the pushes missed (ops missed)"
-"$root/target/debug/ops" missed >"$rundir/missed.log" 2>&1 || failed=1
+"$root/target/debug/ops" missed >"$rundir/missed.log" 2>"$rundir/ops.log" || failed=1
 head -n 3 "$rundir/missed.log" | sed 's/^/  /'
-echo "  … $(tail -n 1 "$rundir/missed.log")"
+echo "  … $(grep '^ops:' "$rundir/ops.log" | tail -n 1)"
 step "… and one order across every channel (ops order SO20261123000017: a push and a list row)"
-"$root/target/debug/ops" order SO20261123000017 >"$rundir/order.log" 2>&1 || failed=1
+"$root/target/debug/ops" order SO20261123000017 >"$rundir/order.log" 2>>"$rundir/ops.log" || failed=1
 .venv/bin/python - "$rundir/order.log" <<'PY' | sed 's/^/  /'
 import json, sys
 report = json.load(open(sys.argv[1]))["linkbest"]
@@ -186,9 +187,10 @@ for detail_type, group in sorted(by_type.items()):
         print("    " + json.dumps(event, separators=(",", ":")))
 sys.exit(0 if events else 1)
 PY
-step "replay: ops republish --order SO20261123000017 (the order's current events again, same ids)"
+step "replay: ops republish --order SO20261123000017, then --from (this run's start) --to (now): the current events again, same ids"
 before=$(grep -c '^{' "$rundir/bus.log" || true)
-"$root/target/debug/ops" republish --order SO20261123000017 >"$rundir/republish.log" 2>&1 || failed=1
+"$root/target/debug/ops" republish --order SO20261123000017 >"$rundir/republish.log" 2>>"$rundir/ops.log" || failed=1
+"$root/target/debug/ops" republish --from "$run_started" --to "$(($(date +%s) + 60))" >>"$rundir/republish.log" 2>>"$rundir/ops.log" || failed=1
 # Every republished event must be one the bus already received from the stream, id for id.
 .venv/bin/python - "$rundir/bus.log" "$before" <<'PY' || failed=1
 import json, sys
@@ -196,8 +198,9 @@ events = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")
 first, again = events[: int(sys.argv[2])], events[int(sys.argv[2]):]
 seen = {json.dumps(e, sort_keys=True) for e in first}
 same = [e for e in again if json.dumps(e, sort_keys=True) in seen]
-print(f"  republished {len(again)} events, {len(same)} identical to what the stream published "
-      f"(ids {sorted({e['Detail']['event_id'][:8] for e in again})})")
+ids = sorted({e["Detail"]["event_id"][:8] for e in again})
+print(f"  republished {len(again)} events ({len(ids)} distinct ids, e.g. {ids[:3]}), "
+      f"{len(same)} identical to one the stream published")
 sys.exit(0 if again and len(same) == len(again) else 1)
 PY
 

@@ -36,6 +36,9 @@ const USAGE: &str = "usage: ops latest pushes|callbacks [LIMIT] | ops order ID |
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
+    // Progress and problems (a backfill's pages, a replay's days, events the bus refused) as JSON
+    // lines on stderr; stdout is the command's answer.
+    shared::logging::init_for_tools();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let table = from_process_env("TABLE_NAME").ok_or("TABLE_NAME is not set")?;
     let client = shared::aws::default_dynamodb_client().await;

@@ -31,6 +31,19 @@ pub fn level_directive(rust_log: Option<&str>, lambda_level: Option<&str>) -> (S
 
 /// Installs the JSON subscriber. Call once, first thing in `main`.
 pub fn init() {
+    install(std::io::stdout);
+}
+
+/// The same subscriber writing to stderr, for command-line tools (`ops`) whose stdout is their
+/// answer: progress and problems as JSON lines beside it.
+pub fn init_for_tools() {
+    install(std::io::stderr);
+}
+
+fn install<W>(writer: W)
+where
+    W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
+{
     let (directive, source) = level_directive(
         std::env::var("RUST_LOG").ok().as_deref(),
         std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
@@ -43,6 +56,7 @@ pub fn init() {
         .with_span_list(false)
         .with_target(true)
         .with_env_filter(filter)
+        .with_writer(writer)
         .try_init();
     if installed.is_ok() {
         tracing::debug!(target: "init", level = %directive, source, "log level chosen");
