@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use shared::handoff::Describe;
 use shared::handoff::eventbridge::EventBridgeBus;
 use shared::handoff::publish::{BatchOutcome, RetrySettings, publish};
-use shared::handoff::replay::{ReplaySource, republish_partitions, republish_range};
+use shared::handoff::replay::{republish_partitions, republish_range};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
 use shared::linkbest::api::parse_envelope;
@@ -28,10 +28,7 @@ use testkit::{
 };
 use time::OffsetDateTime;
 
-const VIEWS: &[Describe] = &[
-    shared::linkbest::handoff::describe,
-    shared::igv::handoff::describe,
-];
+const VIEWS: &[Describe] = shared::VIEWS;
 const BUS: &str = "partner-ingest-orders";
 const FAST: RetrySettings = RetrySettings {
     attempts: 4,
@@ -285,10 +282,7 @@ async fn republish_re_emits_the_current_version_of_each_view_as_it_was_sent() {
 
     let proxy = FaultyProxy::start(&testkit::endpoint()).await;
     let client = testkit::client_via(&proxy.endpoint(), &b.table.store_config()).await;
-    let source = ReplaySource {
-        client: &client,
-        table: &b.table.name,
-    };
+    let source = Store::new(client, &b.table.name, 0);
     let replayed = EventBridgeStandIn::start().await;
     let bus = EventBridgeBus::new(replayed.client(), BUS);
     let outcome = republish_range(&source, before, after, VIEWS, &bus, FAST)

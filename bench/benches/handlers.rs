@@ -208,10 +208,7 @@ fn benches(c: &mut Criterion) {
             r
         })
         .collect();
-    let views: &[Describe] = &[
-        shared::linkbest::handoff::describe,
-        shared::igv::handoff::describe,
-    ];
+    let views: &[Describe] = shared::VIEWS;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()
         .expect("runtime");

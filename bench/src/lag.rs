@@ -20,10 +20,7 @@ use testkit::stream_reader::{StreamCursor, filtered};
 use crate::Bench;
 use crate::table::percentile;
 
-const VIEWS: &[Describe] = &[
-    shared::linkbest::handoff::describe,
-    shared::igv::handoff::describe,
-];
+const VIEWS: &[Describe] = shared::VIEWS;
 
 /// Lags in milliseconds, sorted, of `n` writes spaced `spacing` apart, the stream polled every
 /// `interval`.

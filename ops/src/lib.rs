@@ -77,13 +77,16 @@ pub struct OrderReport {
 pub struct Ops {
     client: Client,
     table: String,
+    store: shared::store::Store,
 }
 
 impl Ops {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
+        let table = table.into();
         Self {
+            store: shared::store::Store::new(client.clone(), &table, 0),
             client,
-            table: table.into(),
+            table,
         }
     }
 
@@ -119,12 +122,7 @@ impl Ops {
 
     /// Every item of a partition (all pages).
     async fn partition(&self, pk: &str) -> OpsResult<Vec<Item>> {
-        let request = self
-            .client
-            .query()
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", AttributeValue::S(pk.to_owned()));
-        self.query(request).await
+        self.store.partition(pk).await.map_err(|e| e.to_string())
     }
 
     /// The items of the sparse `queue` index under `queue` with `queue_sk` in `[from, to]`.

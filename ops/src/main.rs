@@ -153,15 +153,15 @@ async fn republish(
     table: &str,
     args: &[&str],
 ) -> Result<shared::handoff::replay::ReplayOutcome, String> {
-    use shared::handoff::replay::{ReplaySource, republish_partitions, republish_range};
+    use shared::handoff::replay::{republish_partitions, republish_range};
     let settings = shared::handoff::settings::PublisherConfig::from_env().map_err(|e| e.to_string())?;
     let sdk = shared::aws::sdk_config(&settings.store).await;
     let bus = shared::handoff::eventbridge::EventBridgeBus::new(
         aws_sdk_eventbridge::Client::new(&sdk),
         &settings.bus_name,
     );
-    let source = ReplaySource { client, table };
-    let views = VIEWS;
+    let store = Store::new(client.clone(), table, 0);
+    let views = shared::VIEWS;
     let failed = |e: shared::store::StoreError| e.to_string();
     match args {
         ["--from", from, "--to", to] => {
@@ -169,7 +169,7 @@ async fn republish(
             if from >= to {
                 return Err("--from must be before --to".to_owned());
             }
-            republish_range(&source, from, to, views, &bus, settings.retry)
+            republish_range(&store, from, to, views, &bus, settings.retry)
                 .await
                 .map_err(failed)
         }
@@ -179,19 +179,13 @@ async fn republish(
                 shared::keys::linkbest_order_pk(id),
                 shared::keys::igv_order_pk(id),
             ];
-            republish_partitions(&source, &pks, views, &bus, settings.retry)
+            republish_partitions(&store, &pks, views, &bus, settings.retry)
                 .await
                 .map_err(failed)
         }
         _ => Err(USAGE.to_owned()),
     }
 }
-
-/// Every partner's views, as the publisher function has them.
-const VIEWS: &[shared::handoff::Describe] = &[
-    shared::linkbest::handoff::describe,
-    shared::igv::handoff::describe,
-];
 
 /// Unix seconds or RFC 3339.
 fn instant(text: &str) -> Result<time::OffsetDateTime, String> {

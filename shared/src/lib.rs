@@ -13,6 +13,10 @@
 //!   checkpoints), [`keys`] (the key design), and configuration, logging, metrics, TLS.
 
 pub mod aws;
+
+/// Every partner's order views in the hand-off, the one declaration the publisher, `ops
+/// republish`, the tests and the bench read: a new partner adds its `handoff::describe` here.
+pub const VIEWS: &[handoff::Describe] = &[linkbest::handoff::describe, igv::handoff::describe];
 pub mod config;
 pub mod feed;
 pub mod handoff;

@@ -3,21 +3,14 @@
 //! bus, and the first record not published back to Lambda (`ReportBatchItemFailures`).
 //!
 //! Builds configuration and the EventBridge client once per cold start; each batch is handed to
-//! `shared::handoff::publish::publish` with every partner's view description, and logs one line.
+//! `shared::handoff::publish::publish` with every partner's view description (`shared::VIEWS`), and logs one line.
 
 use lambda_runtime::{Error, LambdaEvent, run, service_fn};
 use serde_json::{Value, json};
-use shared::handoff::Describe;
 use shared::handoff::eventbridge::EventBridgeBus;
 use shared::handoff::publish::{BatchOutcome, publish};
 use shared::handoff::settings::PublisherConfig;
 use shared::metrics::{self, Unit, names};
-
-/// Every partner's views, as each partner module describes them.
-const VIEWS: &[Describe] = &[
-    shared::linkbest::handoff::describe,
-    shared::igv::handoff::describe,
-];
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -32,7 +25,7 @@ async fn main() -> Result<(), Error> {
     shared::logging::initialised("publisher", started, aws.sdk_init, aws.secrets_init);
     run(service_fn(move |event: LambdaEvent<Value>| async move {
         let records = event.payload["Records"].as_array().cloned().unwrap_or_default();
-        let outcome = publish(&records, VIEWS, bus, retry).await;
+        let outcome = publish(&records, shared::VIEWS, bus, retry).await;
         report(&outcome, &event.context.request_id);
         Ok::<Value, Error>(answer(&outcome))
     }))

@@ -144,14 +144,9 @@ pub async fn publish(
             }
         }
     }
-    let refused = send_with_retries(&entries, bus, retry, &mut outcome).await;
-    outcome.published = entries.len() - refused.len();
-    outcome.failed = refused.len();
+    send(&entries, bus, retry, &mut outcome).await;
     // The first record not published: the first refused entry's, else the poison record.
-    outcome.first_failure = refused
-        .first()
-        .map(|&i| entries[i].sequence_number.clone())
-        .or(poison_at);
+    outcome.first_failure = outcome.first_failure.take().or(poison_at);
     outcome
 }
 
@@ -163,11 +158,17 @@ pub async fn publish_events(events: &[OrderEvent], bus: &dyn Bus, retry: RetrySe
         records: events.len(),
         ..BatchOutcome::default()
     };
-    let refused = send_with_retries(&entries, bus, retry, &mut outcome).await;
+    send(&entries, bus, retry, &mut outcome).await;
+    outcome
+}
+
+/// Sends `entries` and counts in `outcome` what was published, what was refused for good and the
+/// first entry refused.
+async fn send(entries: &[Entry], bus: &dyn Bus, retry: RetrySettings, outcome: &mut BatchOutcome) {
+    let refused = send_with_retries(entries, bus, retry, outcome).await;
     outcome.published = entries.len() - refused.len();
     outcome.failed = refused.len();
     outcome.first_failure = refused.first().map(|&i| entries[i].sequence_number.clone());
-    outcome
 }
 
 /// Sends `entries`, retrying refused ones with doubling pauses; the indexes refused for good.

@@ -10,24 +10,18 @@
 //! in the same state either way.
 //!
 //! Reads are queries, never a scan: a time range reads the `changes` index (the UTC day of each
-//! item's latest change, keys only) one day partition at a time and fetches the items with
-//! `BatchGetItem`, keeping those whose `changed_at` is in the range; one order is a query of its
-//! partition. An item changed inside the range and again after it is found under its later day:
+//! item's latest change, keys only) one page of a day partition at a time and fetches the items
+//! with [`Store::get_whole`] (`BatchGetItem`), keeping those whose `changed_at` is in the range;
+//! one order is [`Store::partition`]. An item changed inside the range and again after it is found under its later day:
 //! a range replays what changed in it and has not changed since.
 
-use std::time::Duration;
-
-use aws_sdk_dynamodb::Client;
-use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+use aws_sdk_dynamodb::types::AttributeValue;
 use time::{Date, OffsetDateTime};
 
 use super::publish::{BatchOutcome, Bus, RetrySettings, publish_events};
 use super::{Describe, Image, OrderEvent, ViewChange};
 use crate::keys::{CHANGED_AT, CHANGED_DAY, CHANGES_INDEX};
-use crate::store::{Item, StoreError, changed_at, get_s, s};
-
-/// `BatchGetItem`'s limit of keys per request.
-const BATCH_GET_KEYS: usize = 100;
+use crate::store::{Item, Store, StoreError, changed_at, get_s, s};
 
 /// What a replay did.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
@@ -69,74 +63,6 @@ fn image(item: &Item) -> Image {
         .collect()
 }
 
-/// The table a replay reads.
-pub struct ReplaySource<'a> {
-    pub client: &'a Client,
-    pub table: &'a str,
-}
-
-impl ReplaySource<'_> {
-    /// Every item of the partition `pk` (an order's view, its records and settlement changes).
-    pub async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
-        self.client
-            .query()
-            .table_name(self.table)
-            .key_condition_expression("pk = :pk")
-            .expression_attribute_values(":pk", s(pk))
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<Vec<_>, _>>()
-            .await
-            .map_err(|e| StoreError::sdk("Query", e))
-    }
-
-    /// The items of `keys` (`pk`, `sk`), in requests of 100, keys the table left unprocessed
-    /// asked again after a pause.
-    pub async fn items(&self, keys: &[Item]) -> Result<Vec<Item>, StoreError> {
-        let mut found = Vec::with_capacity(keys.len());
-        for chunk in keys.chunks(BATCH_GET_KEYS) {
-            let mut pending: Vec<Item> = chunk
-                .iter()
-                .map(|k| {
-                    Item::from([
-                        ("pk".to_owned(), k["pk"].clone()),
-                        ("sk".to_owned(), k["sk"].clone()),
-                    ])
-                })
-                .collect();
-            let mut pause = Duration::from_millis(50);
-            while !pending.is_empty() {
-                let request = KeysAndAttributes::builder()
-                    .set_keys(Some(std::mem::take(&mut pending)))
-                    .build()
-                    .map_err(|e| StoreError::Unexpected {
-                        operation: "BatchGetItem",
-                        detail: e.to_string(),
-                    })?;
-                let answer = self
-                    .client
-                    .batch_get_item()
-                    .request_items(self.table, request)
-                    .send()
-                    .await
-                    .map_err(|e| StoreError::sdk("BatchGetItem", e))?;
-                if let Some(items) = answer.responses().and_then(|r| r.get(self.table)) {
-                    found.extend(items.iter().cloned());
-                }
-                if let Some(left) = answer.unprocessed_keys().and_then(|u| u.get(self.table)) {
-                    pending = left.keys().to_vec();
-                    if !pending.is_empty() {
-                        tokio::time::sleep(pause).await;
-                        pause = (pause * 2).min(Duration::from_secs(2));
-                    }
-                }
-            }
-        }
-        Ok(found)
-    }
-}
-
 fn day_text(day: Date) -> String {
     format!("{:04}-{:02}-{:02}", day.year(), u8::from(day.month()), day.day())
 }
@@ -144,7 +70,7 @@ fn day_text(day: Date) -> String {
 /// Republishes the events of the items that changed in `[from, to)`, one day of the index at a
 /// time, to `bus`.
 pub async fn republish_range(
-    source: &ReplaySource<'_>,
+    store: &Store,
     from: OffsetDateTime,
     to: OffsetDateTime,
     views: &[Describe],
@@ -158,10 +84,10 @@ pub async fn republish_range(
     while day <= last && from < to {
         // One page of the day's index partition at a time (up to 1 MB of keys), so a busy day
         // never has to fit in memory.
-        let mut pages = source
+        let mut pages = store
             .client
             .query()
-            .table_name(source.table)
+            .table_name(&store.table)
             .index_name(CHANGES_INDEX)
             .key_condition_expression("#day = :day")
             .expression_attribute_names("#day", CHANGED_DAY)
@@ -172,10 +98,16 @@ pub async fn republish_range(
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| StoreError::sdk("Query", e))?;
             indexed += page.items().len();
-            let items: Vec<Item> = source
-                .items(page.items())
+            let keys: Vec<(String, String)> = page
+                .items()
+                .iter()
+                .filter_map(|k| Some((get_s(k, "pk")?.to_owned(), get_s(k, "sk")?.to_owned())))
+                .collect();
+            let items: Vec<Item> = store
+                .get_whole(&keys)
                 .await?
-                .into_iter()
+                .0
+                .into_values()
                 .filter(|item| {
                     get_s(item, CHANGED_AT)
                         .is_some_and(|at| at >= from_text.as_str() && at < to_text.as_str())
@@ -197,7 +129,7 @@ pub async fn republish_range(
 
 /// Republishes the events of the items of the partitions `pks` (one order, by partner).
 pub async fn republish_partitions(
-    source: &ReplaySource<'_>,
+    store: &Store,
     pks: &[String],
     views: &[Describe],
     bus: &dyn Bus,
@@ -205,7 +137,7 @@ pub async fn republish_partitions(
 ) -> Result<ReplayOutcome, StoreError> {
     let mut outcome = ReplayOutcome::default();
     for pk in pks {
-        let items = source.partition(pk).await?;
+        let items = store.partition(pk).await?;
         publish_items(&items, views, bus, retry, &mut outcome).await;
     }
     Ok(outcome)
@@ -253,7 +185,6 @@ mod tests {
             ("sk".to_owned(), s("PUSH")),
             ("item_type".to_owned(), s("linkbest_push")),
         ]);
-        let views: &[Describe] = &[crate::linkbest::handoff::describe, crate::igv::handoff::describe];
-        assert!(events_of(&[record], views).is_empty());
+        assert!(events_of(&[record], crate::VIEWS).is_empty());
     }
 }

@@ -39,6 +39,21 @@ impl Store {
         keys: &[Key],
         attributes: &[&str],
     ) -> Result<(HashMap<Key, Item>, u64), StoreError> {
+        self.get_batches(keys, Some(attributes)).await
+    }
+
+    /// [`Store::get_many`] with every attribute of each item.
+    pub async fn get_whole(&self, keys: &[Key]) -> Result<(HashMap<Key, Item>, u64), StoreError> {
+        self.get_batches(keys, None).await
+    }
+
+    /// `BatchGetItem` over `keys` (deduplicated, 100 a request, 8 requests at once); `attributes`:
+    /// the projection beside the key (`None`: whole items).
+    async fn get_batches(
+        &self,
+        keys: &[Key],
+        attributes: Option<&[&str]>,
+    ) -> Result<(HashMap<Key, Item>, u64), StoreError> {
         let mut unique = keys.to_vec();
         unique.sort();
         unique.dedup();
@@ -61,16 +76,23 @@ impl Store {
         Ok((found, calls))
     }
 
-    async fn get_chunk(&self, chunk: Vec<Key>, attributes: &[&str]) -> Result<(Vec<Item>, u64), StoreError> {
-        let mut names = HashMap::from([
-            ("#pk".to_owned(), "pk".to_owned()),
-            ("#sk".to_owned(), "sk".to_owned()),
-        ]);
-        let mut projection = vec!["#pk".to_owned(), "#sk".to_owned()];
-        for (i, attribute) in attributes.iter().enumerate() {
-            names.insert(format!("#a{i}"), (*attribute).to_owned());
-            projection.push(format!("#a{i}"));
-        }
+    async fn get_chunk(
+        &self,
+        chunk: Vec<Key>,
+        attributes: Option<&[&str]>,
+    ) -> Result<(Vec<Item>, u64), StoreError> {
+        let projection = attributes.map(|attributes| {
+            let mut names = HashMap::from([
+                ("#pk".to_owned(), "pk".to_owned()),
+                ("#sk".to_owned(), "sk".to_owned()),
+            ]);
+            let mut expression = vec!["#pk".to_owned(), "#sk".to_owned()];
+            for (i, attribute) in attributes.iter().enumerate() {
+                names.insert(format!("#a{i}"), (*attribute).to_owned());
+                expression.push(format!("#a{i}"));
+            }
+            (expression.join(", "), names)
+        });
         let mut pending: Vec<Item> = chunk.iter().map(key_item).collect();
         let mut items = Vec::new();
         let mut calls = 0;
@@ -78,8 +100,8 @@ impl Store {
             calls += 1;
             let request = KeysAndAttributes::builder()
                 .set_keys(Some(pending))
-                .projection_expression(projection.join(", "))
-                .set_expression_attribute_names(Some(names.clone()))
+                .set_projection_expression(projection.as_ref().map(|(e, _)| e.clone()))
+                .set_expression_attribute_names(projection.as_ref().map(|(_, n)| n.clone()))
                 .consistent_read(true)
                 .build()
                 .map_err(|e| StoreError::Unexpected {

@@ -516,6 +516,22 @@ impl Store {
         }
     }
 
+    /// Every item of the partition `pk` (all pages): an order's view, records and settlement
+    /// changes.
+    pub async fn partition(&self, pk: &str) -> Result<Vec<Item>, StoreError> {
+        self.client
+            .query()
+            .table_name(&self.table)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", s(pk))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<Vec<_>, _>>()
+            .await
+            .map_err(|e| StoreError::sdk("Query", e))
+    }
+
     /// A forward-only view update on its own.
     pub(crate) async fn update_forward(&self, view: &ForwardUpdate) -> Result<ViewWrite, StoreError> {
         let (expression, names, values) = view.parts();

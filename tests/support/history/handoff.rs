@@ -24,10 +24,7 @@ use crate::TestTable;
 use crate::eventbridge_standin::EventBridgeStandIn;
 use crate::stream_reader::{StreamCursor, filtered};
 
-const VIEWS: &[Describe] = &[
-    shared::linkbest::handoff::describe,
-    shared::igv::handoff::describe,
-];
+const VIEWS: &[Describe] = shared::VIEWS;
 const BUS: &str = "history-orders";
 /// Invocations of one batch before the check gives up on it (Lambda: the mapping's retries).
 const MAX_INVOCATIONS: usize = 50;
