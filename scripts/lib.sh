@@ -58,3 +58,22 @@ step_done() {
   fi
   _step_name=""
 }
+
+# The oldest Python the project supports (README "The two commands"): the lock files are resolved
+# for it and every newer one (scripts/lock-python.sh), and the bootstrap refuses an older one.
+OLDEST_PYTHON=3.10
+
+# The oldest Python on this machine that the project supports (>= OLDEST_PYTHON), for CI's
+# bare-machine check: python3.N on PATH, /usr/bin/python3*, and pyenv's versions. Prints its path.
+oldest_python() {
+  local candidate version best="" best_version=""
+  for candidate in $(compgen -c python3 | sort -u) /usr/bin/python3* "${PYENV_ROOT:-$HOME/.pyenv}"/versions/*/bin/python3; do
+    [[ $candidate == */* ]] || candidate=$(command -v "$candidate" 2>/dev/null) || continue
+    [ -x "$candidate" ] || continue
+    version=$("$candidate" -c "import sys; v = sys.version_info; print(v[0] * 1000000 + v[1] * 1000 + v[2] if v >= tuple(map(int, '$OLDEST_PYTHON'.split('.'))) else '')" 2>/dev/null) || continue
+    [ -n "$version" ] || continue
+    if [ -z "$best" ] || [ "$version" -lt "$best_version" ]; then best=$candidate best_version=$version; fi
+  done
+  [ -n "$best" ] || { echo "no Python $OLDEST_PYTHON or newer on this machine" >&2; return 1; }
+  echo "$best"
+}
