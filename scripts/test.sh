@@ -2,7 +2,8 @@
 # `make test`: every quality gate, in the order that fails fastest, each step with its duration.
 #   formatting, clippy (warnings are errors), the debug build, unit + integration tests (the
 #   integration test binary starts its own DynamoDB Local on a free port, or uses
-#   AWS_ENDPOINT_URL_DYNAMODB when it is set), the supply-chain audit (cargo deny, offline),
+#   AWS_ENDPOINT_URL_DYNAMODB when it is set), the supply-chain audit (cargo deny; offline when a
+#   RustSec snapshot is given, see scripts/audit.sh),
 #   `sam validate --lint` (cfn-lint) on template.yaml, and its security scan (checkov, offline).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,7 @@ debug_build
 step "cargo test (unit and integration)"
 cargo test --workspace --locked --quiet
 
-step "cargo deny check (advisories from the RustSec snapshot, licenses, bans, sources; offline)"
+step "cargo deny check (advisories: a RustSec snapshot offline when given, else fetched; licenses, bans, sources)"
 scripts/audit.sh
 
 step "sam validate --lint (cfn-lint)"
