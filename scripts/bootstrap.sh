@@ -34,7 +34,10 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || [ ! -x "$venv/bin/py
     exit 1
   fi
   echo "bootstrap: installing development tools into $venv with $("$python" --version 2>&1) (pinned in requirements.txt)" >&2
-  [ -x "$venv/bin/python" ] || "$python" -m venv "$venv"
+  # The venv's python links to the interpreter's real path, not to the name it was found by (a
+  # link that may go away, as the bare-machine check's PATH does).
+  python=$("$python" -c 'import os, sys; print(os.path.realpath(sys.executable))')
+  [ -x "$venv/bin/python" ] || "$python" -m venv --clear "$venv"
   scripts/pip-install.sh "$venv" requirements.txt
   echo "$want" > "$stamp"
 fi
