@@ -3,6 +3,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
+use shared::feed::windows::{OffsetResume, Resume};
 use shared::feed::{Mode, PageRequest, RunSummary, SyncError};
 use shared::keys::{LINKBEST_SYNC_PK, SETTLEMENT_CHECKPOINT_SK};
 use shared::linkbest::api::DEFAULT_BASE_URL;
@@ -432,7 +433,10 @@ async fn the_lease_is_exclusive_until_released_or_expired() {
             .acquire_lease(SETTLEMENT.checkpoint, "a", 1_000, 2_000)
             .await
             .unwrap(),
-        Lease::Acquired { checkpoint: None }
+        Lease::Acquired {
+            checkpoint: None,
+            resume: None
+        }
     );
     assert_eq!(
         store
@@ -485,20 +489,64 @@ async fn the_lease_is_exclusive_until_released_or_expired() {
             .await
             .unwrap(),
         Lease::Acquired {
-            checkpoint: Some(500)
+            checkpoint: Some(500),
+            resume: None
+        }
+    );
+    // A run that stopped before its target leaves where the next resumes; the run that reaches
+    // its target removes it.
+    let resume = Resume {
+        from: 450,
+        span: Some(30),
+        full_at: Some(200),
+        offset: Some(OffsetResume { etime: 480, page: 3 }),
+    };
+    assert!(
+        store
+            .save_progress(SETTLEMENT.checkpoint, "c", None, Some(resume), at)
+            .await
+            .unwrap()
+    );
+    store.release_lease(SETTLEMENT.checkpoint, "c").await.unwrap();
+    assert_eq!(
+        store
+            .acquire_lease(SETTLEMENT.checkpoint, "c2", 1_004, 2_004)
+            .await
+            .unwrap(),
+        Lease::Acquired {
+            checkpoint: Some(500),
+            resume: Some(resume)
+        }
+    );
+    assert!(
+        store
+            .save_progress(SETTLEMENT.checkpoint, "c2", Some(600), None, at)
+            .await
+            .unwrap()
+    );
+    store.release_lease(SETTLEMENT.checkpoint, "c2").await.unwrap();
+    assert_eq!(
+        store
+            .acquire_lease(SETTLEMENT.checkpoint, "c3", 1_005, 2_005)
+            .await
+            .unwrap(),
+        Lease::Acquired {
+            checkpoint: Some(600),
+            resume: None
         }
     );
     // An expired lease (a crashed run) is taken over.
     assert_eq!(
         store
-            .acquire_lease(SETTLEMENT.checkpoint, "d", 2_004, 3_000)
+            .acquire_lease(SETTLEMENT.checkpoint, "d", 2_006, 3_000)
             .await
             .unwrap(),
         Lease::Acquired {
-            checkpoint: Some(500)
+            checkpoint: Some(600),
+            resume: None
         }
     );
-    assert_eq!(checkpoint(&table).await, Some(500));
+    assert_eq!(checkpoint(&table).await, Some(600));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -586,4 +634,76 @@ async fn a_run_killed_between_page_writes_and_the_checkpoint_is_recovered_by_the
     assert_eq!(stored, expected(&data));
     assert!(stored.values().all(|n| *n == 1));
     assert_no_violations(&standin);
+}
+
+/// Where the feed resumes, from its checkpoint item: (resume point or checkpoint, page).
+async fn position(table: &TestTable) -> (i64, u32) {
+    let item = table
+        .get(LINKBEST_SYNC_PK, SETTLEMENT_CHECKPOINT_SK)
+        .await
+        .expect("the checkpoint item");
+    let number = |name: &str| attr_n(&item, name).and_then(|n| n.parse::<i64>().ok());
+    let from = number("resume_from")
+        .or_else(|| number("checkpoint"))
+        .expect("a position");
+    (from, number("resume_page").unwrap_or(0) as u32)
+}
+
+/// A window of settlement changes ten times what one run can read (runs that each have time for a
+/// tenth of its pages): every run moves the feed on (its checkpoint, or its page in the window it
+/// is reading), every change is stored once, and no window refuses for its size. (Issue #27:
+/// offset paging used to refuse a window of more than 1,000 pages and begin every run at page 1.)
+async fn a_settlement_window_ten_runs_long(count: usize, page_size: u32, seed: u64) {
+    let table = TestTable::create().await;
+    let data = recent(count, 1, seed);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    let mut config = config(&table, &standin.base_url(), DAY);
+    config.settlement.page_size = page_size;
+    let sync = sync_with(&table, &config);
+    let pages = (count as u32).div_ceil(page_size);
+    let mut positions = Vec::new();
+    loop {
+        let run = positions.len() + 1;
+        assert!(run <= 30, "no end after 30 runs: {positions:?}");
+        let (summary, outcome) = sync
+            .run_budgeted(pages / 10, Mode::Scheduled, &format!("run-{run}"), now())
+            .await;
+        outcome.unwrap_or_else(|e| panic!("run {run}: {e}"));
+        let at = position(&table).await;
+        if let Some(before) = positions.last() {
+            assert!(at > *before, "run {run} did not move the feed on: {summary:?}");
+        }
+        positions.push(at);
+        if summary.result == "completed" {
+            break;
+        }
+        assert_eq!(summary.result, "deadline", "{summary:?}");
+    }
+    assert!(positions.len() >= 8, "a tenth of the pages a run: {positions:?}");
+    let stored = stored_changes(&table).await;
+    assert_eq!(stored, expected(&data));
+    assert!(stored.values().all(|n| *n == 1));
+    let requests = standin.log().len() as f64;
+    assert!(
+        requests <= 2.5 * f64::from(pages),
+        "{requests} requests for a window of {pages} pages"
+    );
+    eprintln!(
+        "settlement window of {count} changes ({pages} pages of {page_size}): {} runs, {requests} requests ({:.2} a page)",
+        positions.len(),
+        requests / f64::from(pages)
+    );
+    assert_no_violations(&standin);
+}
+
+#[tokio::test]
+async fn a_window_fuller_than_a_run_moves_the_feed_with_every_run() {
+    // 1,500 pages, as 300,000 changes in pages of 200 are (the full size below).
+    a_settlement_window_ten_runs_long(15_000, 10, 31).await;
+}
+
+#[tokio::test]
+#[ignore = "full size, minutes on DynamoDB Local: cargo test -p integration-tests --test integration -- --ignored full_size"]
+async fn full_size_a_window_of_300000_changes_moves_the_feed_with_every_run() {
+    a_settlement_window_ten_runs_long(300_000, 200, 32).await;
 }

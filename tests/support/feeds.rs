@@ -4,7 +4,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use shared::feed::{Mode, RunSummary, SyncError};
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use shared::feed::{
+    BoxFuture, CheckpointKey, Feed, FeedRunner, FeedSettings, FetchError, Mode, PageError, PageRequest,
+    PageUse, Paging, RunSummary, SyncError, SyncedPage,
+};
 use shared::linkbest::client::{LinkbestClient, RetrySettings};
 use shared::linkbest::settings::{SyncConfig, linkbest_feed_defaults};
 use shared::linkbest::sync::LinkbestSync;
@@ -94,6 +99,30 @@ impl Sync {
         outcome.map(|()| summary)
     }
 
+    /// Runs the feed with time for `pages` page reads (retries included): the read after them
+    /// answers as the Lambda deadline does, so the run stops as one that ran out of time.
+    pub async fn run_budgeted(
+        &self,
+        pages: u32,
+        mode: Mode,
+        owner: &str,
+        now: OffsetDateTime,
+    ) -> (RunSummary, Result<(), SyncError>) {
+        let feed = Budgeted {
+            inner: self.sync.feed(self.feed).expect("a known feed"),
+            left: AtomicU32::new(pages),
+        };
+        FeedRunner::new(self.store.clone(), Duration::ZERO)
+            .run(
+                &feed,
+                mode,
+                owner,
+                now,
+                Instant::now() + Duration::from_secs(3_600),
+            )
+            .await
+    }
+
     /// Runs the feed; the summary even of a failed run.
     pub async fn run_with_summary(
         &self,
@@ -152,5 +181,51 @@ pub async fn fail_at_every_page_position(
             .expect("the run after the failure completes");
         assert_eq!(recovered.result, "completed");
         check(&table, &format!("failure at {stime}/{page}")).await;
+    }
+}
+
+/// A feed whose run has time for `left` more page reads: the read after them answers as a read
+/// cut off by the Lambda deadline does ([`FetchError::Deadline`]), which ends the run cleanly.
+struct Budgeted<'a> {
+    inner: &'a dyn Feed,
+    left: AtomicU32,
+}
+
+impl Feed for Budgeted<'_> {
+    fn name(&self) -> &'static str {
+        self.inner.name()
+    }
+
+    fn checkpoint(&self) -> CheckpointKey {
+        self.inner.checkpoint()
+    }
+
+    fn settings(&self) -> &FeedSettings {
+        self.inner.settings()
+    }
+
+    fn paging(&self) -> Paging {
+        self.inner.paging()
+    }
+
+    fn sync_page<'a>(
+        &'a self,
+        request: PageRequest,
+        page_use: PageUse,
+        fetched_at: OffsetDateTime,
+        stop_at: Instant,
+    ) -> BoxFuture<'a, Result<SyncedPage, PageError>> {
+        let spent = self
+            .left
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |left| left.checked_sub(1))
+            .is_err();
+        if spent {
+            return Box::pin(async { Err(PageError::Fetch(FetchError::Deadline { last_error: None })) });
+        }
+        self.inner.sync_page(request, page_use, fetched_at, stop_at)
+    }
+
+    fn requests_sent(&self) -> u64 {
+        self.inner.requests_sent()
     }
 }

@@ -3,11 +3,13 @@
 //! paging settings, and how one page is fetched and stored); everything else lives here.
 //!
 //! A scheduled run takes the feed's lease (so two runs of one feed never sync at once), plans its
-//! windows from the feed's checkpoint ([`windows`]), pages each window until a page comes back
-//! short, has every page stored before asking for the next, and advances the checkpoint after the
-//! last page of each window. It stops starting new pages shortly before the Lambda deadline; the
-//! next run continues from the checkpoint. A backfill pages exactly the range it is given and never
-//! touches the checkpoint or the lease.
+//! windows from the feed's checkpoint ([`windows`]), reads each window in sub-windows that fit a
+//! page or page by page, has every page stored before asking for the next, and saves its progress
+//! with every sub-window (or page) it stored: the checkpoint moves as far as everything before it
+//! is stored, and an unfinished catch-up keeps where it resumes ([`windows::Resume`]). It stops
+//! starting new pages shortly before the Lambda deadline; the next run continues from there, so
+//! every run that stores a page moves the feed on, whatever a window holds. A backfill pages
+//! exactly the range it is given and never touches the checkpoint or the lease.
 
 pub mod invocation;
 pub mod runner;
@@ -44,9 +46,6 @@ pub struct FeedSettings {
     /// Rows asked per page; a shorter page ends a window.
     pub page_size: u32,
     pub windows: WindowSettings,
-    /// A window still returning full pages after this many fails the run (an API ignoring the
-    /// page number would otherwise loop forever).
-    pub max_pages_per_window: u32,
 }
 
 /// How a feed's windows are paged (a property of the feed's data).
@@ -119,6 +118,14 @@ impl std::ops::AddAssign for PageCounts {
     }
 }
 
+/// One page synced: what storing it did, and a digest of its rows as received (an offset page
+/// equal to the one before it means the source ignores `Page`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct SyncedPage {
+    pub counts: PageCounts,
+    pub digest: u64,
+}
+
 /// Why fetching a page failed (after the source's own retries).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum FetchError {
@@ -182,7 +189,7 @@ pub trait Feed: Send + Sync {
         page_use: PageUse,
         fetched_at: OffsetDateTime,
         stop_at: Instant,
-    ) -> BoxFuture<'a, Result<PageCounts, PageError>>;
+    ) -> BoxFuture<'a, Result<SyncedPage, PageError>>;
     /// HTTP requests sent so far (retries included), for the run summary.
     fn requests_sent(&self) -> u64;
 }

@@ -6,12 +6,14 @@ use serde::Serialize;
 use time::OffsetDateTime;
 use tokio::time::Instant;
 
-use super::windows::{Window, scheduled_windows, split};
-use super::{Feed, FetchError, Mode, PageCounts, PageError, PageRequest, PageUse, Paging};
+use super::windows::{OffsetResume, Resume, Window, scheduled_plan, split};
+use super::{
+    CheckpointKey, Feed, FetchError, Mode, PageCounts, PageError, PageRequest, PageUse, Paging, SyncedPage,
+};
 use crate::store::checkpoint::Lease;
 use crate::store::{Store, StoreError};
 
-/// Why a run of one feed failed (its checkpoint stays at the last fully stored window).
+/// Why a run of one feed failed (what it stored stays stored, and its progress saved).
 #[derive(Debug, thiserror::Error)]
 pub enum SyncError {
     #[error("{feed} window {stime}..{etime} page {page}: {source}")]
@@ -24,13 +26,13 @@ pub enum SyncError {
         source: FetchError,
     },
     #[error(
-        "{feed} window {stime}..{etime} still returns full pages after {pages} pages (does the API ignore Page?)"
+        "{feed} window {stime}..{etime}: page {page} holds exactly the rows of the page before (does the API ignore Page?)"
     )]
-    TooManyPages {
+    PageRepeated {
         feed: &'static str,
         stime: i64,
         etime: i64,
-        pages: u32,
+        page: u32,
     },
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -54,7 +56,9 @@ pub struct RunSummary {
     pub checkpoint_after: Option<i64>,
     /// Seconds between now and the checkpoint after the run (scheduled runs).
     pub lag_seconds: Option<i64>,
-    /// For an incomplete backfill: where to continue (`from` of the next invocation).
+    /// Where the next run continues when this one did not reach its target: a scheduled run's
+    /// resume point (kept in the checkpoint item), or an incomplete backfill's `from` for the next
+    /// invocation.
     pub resume_from: Option<i64>,
     pub duration_ms: u64,
 }
@@ -71,6 +75,55 @@ pub struct FeedRunner {
 enum WindowEnd {
     Done,
     OutOfTime,
+}
+
+/// What a run has stored so far, and where a scheduled run saves it.
+struct Progress<'a> {
+    /// A scheduled run's checkpoint item and lease owner; a backfill saves nothing.
+    saved_in: Option<(CheckpointKey, &'a str)>,
+    /// The checkpoint as stored.
+    checkpoint: Option<i64>,
+    /// The checkpoint item holds a resume point (to remove once the run reaches its target).
+    resume_stored: bool,
+    /// Where the run would resume now: everything it read before this is stored.
+    resume: Option<Resume>,
+    /// The span of the next sub-window (split paging).
+    span: Option<i64>,
+    /// The density of the sub-windows read lately (split paging).
+    density: Density,
+    /// What the source has shown of its page size (kept in the resume point).
+    evidence: PageEvidence,
+}
+
+/// The share of a full page a sub-window is aimed at: close enough to full that few requests are
+/// spent, far enough that a denser stretch rarely overflows it.
+const SPAN_AIM: f64 = 0.75;
+
+/// How many rows a second the sub-windows read lately held (each weighted 3/4 of the one after
+/// it), to aim the next sub-window at [`SPAN_AIM`] of a page.
+#[derive(Debug, Clone, Copy, Default)]
+struct Density {
+    rows: f64,
+    seconds: f64,
+}
+
+impl Density {
+    /// A sub-window of `seconds` held `rows` rows (at least: a full page counts as `full_at`).
+    fn observe(&mut self, rows: u64, seconds: i64) {
+        self.rows = self.rows * 0.75 + rows as f64;
+        self.seconds = self.seconds * 0.75 + seconds.max(1) as f64;
+    }
+
+    /// The next span after one of `last` seconds: aimed at `SPAN_AIM` of `full_at` rows at the
+    /// density seen, growing at most fourfold.
+    fn next_span(&self, last: i64, full_at: u32) -> i64 {
+        let most = last.saturating_mul(4).max(1);
+        if self.rows <= 0.0 {
+            return most;
+        }
+        let aimed = SPAN_AIM * f64::from(full_at) * self.seconds / self.rows;
+        (aimed as i64).clamp(1, most)
+    }
 }
 
 /// What the source has shown of its page size during one run. A short page ends its window only
@@ -104,6 +157,23 @@ impl PageEvidence {
             honoured: false,
             cap: None,
         }
+    }
+
+    /// The evidence kept from an earlier run ([`PageEvidence::known_full_at`]): a page size the
+    /// source serves whole. One above `requested` (the setting was lowered since) is no evidence.
+    pub fn restored(requested: u32, known_full_at: Option<u32>) -> Self {
+        let mut evidence = Self::new(requested);
+        match known_full_at {
+            Some(n) if n == requested => evidence.honoured = true,
+            Some(n) if n > 0 && n < requested => evidence.cap = Some(n),
+            _ => {}
+        }
+        evidence
+    }
+
+    /// The page size the source was seen to serve whole, if there is evidence of one.
+    pub fn known_full_at(&self) -> Option<u32> {
+        (self.honoured || self.cap.is_some()).then(|| self.full_at())
     }
 
     /// The number of rows that makes a page full.
@@ -184,8 +254,8 @@ impl FeedRunner {
         let until = now_s + remaining + 60;
         let key = feed.checkpoint();
         summary.counts.dynamodb_calls += 1;
-        let checkpoint = match self.store.acquire_lease(key, owner, now_s, until).await? {
-            Lease::Acquired { checkpoint } => checkpoint,
+        let (checkpoint, resume) = match self.store.acquire_lease(key, owner, now_s, until).await? {
+            Lease::Acquired { checkpoint, resume } => (checkpoint, resume),
             Lease::HeldByOther { owner: holder, until } => {
                 tracing::info!(target: "sync", feed = feed.name(), holder, until,
                     "another run holds the feed's lease; skipping");
@@ -195,9 +265,21 @@ impl FeedRunner {
         };
         summary.checkpoint_before = checkpoint;
         summary.checkpoint_after = checkpoint;
+        let mut progress = Progress {
+            saved_in: Some((key, owner)),
+            checkpoint,
+            resume_stored: resume.is_some(),
+            resume,
+            span: resume.and_then(|r| r.span),
+            density: Density::default(),
+            evidence: PageEvidence::restored(feed.settings().page_size, resume.and_then(|r| r.full_at)),
+        };
         let result = self
-            .sync_scheduled(feed, owner, checkpoint, now, deadline, summary)
+            .sync_scheduled(feed, &mut progress, now, deadline, summary)
             .await;
+        if summary.result != "completed" && summary.result != "up_to_date" {
+            summary.resume_from = progress.resume.map(|r| r.from);
+        }
         summary.counts.dynamodb_calls += 1;
         if let Err(e) = self.store.release_lease(key, owner).await {
             tracing::warn!(target: "sync", feed = feed.name(), error = %e,
@@ -210,42 +292,78 @@ impl FeedRunner {
     async fn sync_scheduled(
         &self,
         feed: &dyn Feed,
-        owner: &str,
-        checkpoint: Option<i64>,
+        progress: &mut Progress<'_>,
         now: OffsetDateTime,
         deadline: Instant,
         summary: &mut RunSummary,
     ) -> Result<(), SyncError> {
-        let windows = scheduled_windows(checkpoint, now.unix_timestamp(), &feed.settings().windows);
-        summary.windows_planned = windows.len();
-        if windows.is_empty() {
+        let plan = scheduled_plan(
+            progress.checkpoint,
+            progress.resume,
+            now.unix_timestamp(),
+            &feed.settings().windows,
+        );
+        summary.windows_planned = plan.windows.len();
+        if plan.windows.is_empty() {
             summary.result = "up_to_date";
             return Ok(());
         }
-        let mut evidence = PageEvidence::new(feed.settings().page_size);
-        for window in windows {
-            match self
-                .sync_window(feed, window, deadline, &mut evidence, summary)
-                .await?
-            {
-                WindowEnd::OutOfTime => {
-                    summary.result = "deadline";
-                    return Ok(());
-                }
-                WindowEnd::Done => {
-                    summary.windows_completed += 1;
-                    summary.counts.dynamodb_calls += 1;
-                    if self
-                        .store
-                        .advance_checkpoint(feed.checkpoint(), owner, window.end, OffsetDateTime::now_utc())
-                        .await?
-                    {
-                        summary.checkpoint_after = Some(window.end);
-                    }
-                }
+        let mut first_page = plan.first_page;
+        for window in plan.windows {
+            let end = self
+                .sync_window(feed, window, first_page.take(), deadline, progress, summary)
+                .await?;
+            if let WindowEnd::OutOfTime = end {
+                summary.result = "deadline";
+                return Ok(());
             }
+            summary.windows_completed += 1;
         }
+        // The target is reached: the next run starts from the checkpoint again, with the overlap.
+        if let Some((key, owner)) = progress.saved_in
+            && progress.resume_stored
+        {
+            summary.counts.dynamodb_calls += 1;
+            self.store
+                .save_progress(key, owner, None, None, OffsetDateTime::now_utc())
+                .await?;
+            progress.resume_stored = false;
+        }
+        progress.resume = None;
         summary.result = "completed";
+        Ok(())
+    }
+
+    /// Everything the run read before `from` is stored (and, with `offset`, the pages of the
+    /// window `[from, etime]` before `page`): a scheduled run saves it in one write, the checkpoint
+    /// moving to `from` when that is past it (not inside an unfinished offset window).
+    async fn stored_up_to(
+        &self,
+        progress: &mut Progress<'_>,
+        summary: &mut RunSummary,
+        from: i64,
+        offset: Option<OffsetResume>,
+    ) -> Result<(), SyncError> {
+        let resume = Resume {
+            from,
+            span: progress.span,
+            full_at: progress.evidence.known_full_at(),
+            offset,
+        };
+        progress.resume = Some(resume);
+        let Some((key, owner)) = progress.saved_in else {
+            return Ok(());
+        };
+        let checkpoint = (offset.is_none() && progress.checkpoint.is_none_or(|c| from > c)).then_some(from);
+        summary.counts.dynamodb_calls += 1;
+        self.store
+            .save_progress(key, owner, checkpoint, Some(resume), OffsetDateTime::now_utc())
+            .await?;
+        progress.resume_stored = true;
+        if checkpoint.is_some() {
+            progress.checkpoint = checkpoint;
+            summary.checkpoint_after = checkpoint;
+        }
         Ok(())
     }
 
@@ -260,129 +378,167 @@ impl FeedRunner {
         summary.mode = "backfill";
         let windows = split(from, to, feed.settings().windows.max_span);
         summary.windows_planned = windows.len();
-        let mut evidence = PageEvidence::new(feed.settings().page_size);
+        let mut progress = Progress {
+            saved_in: None,
+            checkpoint: None,
+            resume_stored: false,
+            resume: None,
+            span: None,
+            density: Density::default(),
+            evidence: PageEvidence::new(feed.settings().page_size),
+        };
         for window in windows {
-            match self
-                .sync_window(feed, window, deadline, &mut evidence, summary)
-                .await?
-            {
-                WindowEnd::Done => summary.windows_completed += 1,
-                WindowEnd::OutOfTime => {
-                    summary.result = "deadline";
-                    summary.resume_from = Some(window.start);
-                    return Ok(());
-                }
+            let end = self
+                .sync_window(feed, window, None, deadline, &mut progress, summary)
+                .await?;
+            if let WindowEnd::OutOfTime = end {
+                summary.result = "deadline";
+                // The next backfill's `from`: an offset window is read again from its first page.
+                summary.resume_from = Some(progress.resume.map_or(window.start, |r| r.from));
+                return Ok(());
             }
+            summary.windows_completed += 1;
         }
         summary.result = "completed";
         Ok(())
     }
 
-    /// One window, every row of it stored before this returns `Done`.
+    /// One window, every row of it stored before this returns `Done`, the progress saved with
+    /// every sub-window (or page) stored.
     ///
-    /// [`Paging::Offset`]: page 1, 2, … until a short page, each stored before the next is asked
-    /// for. [`Paging::SplitWhenFull`]: every read is one page of a (sub-)window; a full page is not
-    /// stored but its window cut in two halves, read left to right, so each stored page is the
-    /// whole of its sub-window at one moment and rows leaving a window while it is read cannot make
-    /// offset pages skip any. A one-second window that still fills a page is paged by offset.
+    /// [`Paging::Offset`]: page 1 (or `first_page`, resuming), 2, … until a short page, each
+    /// stored before the next is asked for. [`Paging::SplitWhenFull`]: every read is one page of a
+    /// sub-window, left to right: a full page is not stored but the sub-window cut shorter (at
+    /// least in half), so each stored page is the whole of its sub-window at one moment and rows
+    /// leaving a window while it is read cannot make offset pages skip any. Each sub-window is
+    /// aimed at three quarters of a page at the density seen lately ([`Density`]), so a window
+    /// far fuller than a page costs about 1.4 requests per page it holds rather than the two to
+    /// four of halving from the top. A one-second window that still fills a page is paged by
+    /// offset.
     async fn sync_window(
         &self,
         feed: &dyn Feed,
         window: Window,
+        first_page: Option<u32>,
         deadline: Instant,
-        evidence: &mut PageEvidence,
+        progress: &mut Progress<'_>,
         summary: &mut RunSummary,
     ) -> Result<WindowEnd, SyncError> {
         let stop_at = deadline
             .checked_sub(self.deadline_margin)
             .unwrap_or_else(Instant::now);
-        if feed.paging() == Paging::Offset {
+        // An unfinished offset window (`first_page`) is finished by offset whatever the paging:
+        // with split paging it is a one-second sub-window, and the plan's next window follows it.
+        if feed.paging() == Paging::Offset || first_page.is_some() {
             return self
-                .page_by_offset(feed, window, stop_at, evidence, summary)
+                .page_by_offset(feed, window, first_page.unwrap_or(1), stop_at, progress, summary)
                 .await;
         }
-        // Sub-windows still to read, the leftmost last (read first).
-        let mut pending = vec![window];
-        while let Some(w) = pending.pop() {
-            if w.end - w.start <= 1 {
-                if let WindowEnd::OutOfTime = self.page_by_offset(feed, w, stop_at, evidence, summary).await?
+        let mut at = window.start;
+        while at < window.end {
+            let end = progress
+                .span
+                .map_or(window.end, |span| at.saturating_add(span).min(window.end));
+            let w = Window { start: at, end };
+            if end - at <= 1 {
+                if let WindowEnd::OutOfTime = self
+                    .page_by_offset(feed, w, 1, stop_at, progress, summary)
+                    .await?
                 {
                     return Ok(WindowEnd::OutOfTime);
                 }
+                at = end;
                 continue;
             }
-            let full_at = evidence.full_at();
-            let Some(counts) = self
+            let full_at = progress.evidence.full_at();
+            let Some(page) = self
                 .page(feed, w, 1, PageUse::ProbeIfFull { full_at }, stop_at, summary)
                 .await?
             else {
                 return Ok(WindowEnd::OutOfTime);
             };
-            let rows = counts.rows_probed.max(counts.rows_received);
-            let halves = match evidence.judge(rows) {
-                PageVerdict::Full => true,
-                PageVerdict::Last => false,
+            let rows = page.counts.rows_probed.max(page.counts.rows_received);
+            let fits = match progress.evidence.judge(rows) {
+                PageVerdict::Full => false,
+                PageVerdict::Last => true,
                 PageVerdict::Unsure => {
                     // Stored already; is there a page 2 of this sub-window (a server-side cap)?
                     let Some(next) = self.page(feed, w, 2, PageUse::Probe, stop_at, summary).await? else {
                         return Ok(WindowEnd::OutOfTime);
                     };
-                    if next.rows_probed > 0 {
-                        evidence.learn_cap(rows);
+                    if next.counts.rows_probed > 0 {
+                        progress.evidence.learn_cap(rows);
                     }
-                    next.rows_probed > 0
+                    next.counts.rows_probed == 0
                 }
             };
-            if halves {
-                let mid = w.start + (w.end - w.start) / 2;
-                pending.push(Window {
-                    start: mid,
-                    end: w.end,
-                });
-                pending.push(Window {
-                    start: w.start,
-                    end: mid,
-                });
+            let full_at = progress.evidence.full_at();
+            if fits {
+                progress.density.observe(rows, end - at);
+                progress.span = Some(progress.density.next_span(end - at, full_at));
+                self.stored_up_to(progress, summary, end, None).await?;
+                at = end;
+            } else {
+                progress.density.observe(rows.max(u64::from(full_at)), end - at);
+                let shrunk = progress.density.next_span(end - at, full_at);
+                progress.span = Some(shrunk.min((end - at) / 2).max(1));
             }
         }
         Ok(WindowEnd::Done)
     }
 
-    /// Pages 1, 2, … of `window` until a page that is short on evidence (see [`PageEvidence`]).
+    /// Pages `first_page`, `first_page + 1`, … of `window` until a page that is short on evidence
+    /// (see [`PageEvidence`]), the progress saved after every page stored. A page that holds
+    /// exactly the rows of the one before fails the run: the source ignores `Page`.
     async fn page_by_offset(
         &self,
         feed: &dyn Feed,
         window: Window,
+        first_page: u32,
         stop_at: Instant,
-        evidence: &mut PageEvidence,
+        progress: &mut Progress<'_>,
         summary: &mut RunSummary,
     ) -> Result<WindowEnd, SyncError> {
-        let settings = *feed.settings();
         let mut unsure: Option<u64> = None;
-        for page in 1..=settings.max_pages_per_window {
-            let Some(counts) = self
+        let mut previous: Option<u64> = None;
+        for page in first_page.max(1).. {
+            let Some(synced) = self
                 .page(feed, window, page, PageUse::Store, stop_at, summary)
                 .await?
             else {
                 return Ok(WindowEnd::OutOfTime);
             };
+            let counts = synced.counts;
+            if counts.rows_received > 0 && previous == Some(synced.digest) {
+                return Err(SyncError::PageRepeated {
+                    feed: feed.name(),
+                    stime: window.start,
+                    etime: window.end,
+                    page,
+                });
+            }
+            previous = Some(synced.digest);
             if let Some(short) = unsure.take()
                 && counts.rows_received > 0
             {
-                evidence.learn_cap(short);
+                progress.evidence.learn_cap(short);
             }
-            match evidence.judge(counts.rows_received) {
+            match progress.evidence.judge(counts.rows_received) {
                 PageVerdict::Full => {}
-                PageVerdict::Last => return Ok(WindowEnd::Done),
+                PageVerdict::Last => {
+                    self.stored_up_to(progress, summary, window.end, None).await?;
+                    return Ok(WindowEnd::Done);
+                }
                 PageVerdict::Unsure => unsure = Some(counts.rows_received),
             }
+            let offset = OffsetResume {
+                etime: window.end,
+                page: page + 1,
+            };
+            self.stored_up_to(progress, summary, window.start, Some(offset))
+                .await?;
         }
-        Err(SyncError::TooManyPages {
-            feed: feed.name(),
-            stime: window.start,
-            etime: window.end,
-            pages: settings.max_pages_per_window,
-        })
+        unreachable!("pages are counted until the window ends or the run stops")
     }
 
     /// One page, counted into `summary`; `None` when the deadline came first (a clean stop: the
@@ -395,7 +551,7 @@ impl FeedRunner {
         page_use: PageUse,
         stop_at: Instant,
         summary: &mut RunSummary,
-    ) -> Result<Option<PageCounts>, SyncError> {
+    ) -> Result<Option<SyncedPage>, SyncError> {
         if Instant::now() >= stop_at {
             return Ok(None);
         }
@@ -405,11 +561,11 @@ impl FeedRunner {
             page,
             page_size: feed.settings().page_size,
         };
-        let counts = match feed
+        let synced = match feed
             .sync_page(request, page_use, OffsetDateTime::now_utc(), stop_at)
             .await
         {
-            Ok(counts) => counts,
+            Ok(synced) => synced,
             Err(PageError::Fetch(FetchError::Deadline { last_error })) => {
                 if let Some(error) = last_error {
                     tracing::warn!(target: "sync", feed = feed.name(), error, stime = window.start, page,
@@ -429,8 +585,8 @@ impl FeedRunner {
             Err(PageError::Store(e)) => return Err(e.into()),
         };
         summary.pages += 1;
-        summary.counts += counts;
-        Ok(Some(counts))
+        summary.counts += synced.counts;
+        Ok(Some(synced))
     }
 }
 

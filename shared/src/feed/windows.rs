@@ -37,6 +37,81 @@ impl Default for WindowSettings {
     }
 }
 
+/// Where the next scheduled run of a feed continues while a catch-up is unfinished: kept in the
+/// feed's checkpoint item by every run that stored something and did not reach its target (it
+/// stopped for its deadline, or failed), removed by the run that reaches it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resume {
+    /// Everything the catch-up read before this was stored: the next run reads from here, without
+    /// the overlap (which a run re-reads only when it starts from a caught-up checkpoint). Can be
+    /// before the checkpoint: a run that stopped inside the overlap it re-reads.
+    pub from: i64,
+    /// The last span of a sub-window that fitted one page ([`crate::feed::Paging::SplitWhenFull`]),
+    /// so the next run starts with a span that fits instead of probing for one again.
+    pub span: Option<i64>,
+    /// The page size the source was seen to serve whole (the runner's page evidence), so a short
+    /// page ends a sub-window without asking for the page after it.
+    pub full_at: Option<u32>,
+    /// Offset paging stopped inside the window `[from, etime]`: its pages before `page` are stored.
+    pub offset: Option<OffsetResume>,
+}
+
+/// A window paged by offset that a run left unfinished.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OffsetResume {
+    pub etime: i64,
+    /// The first page not yet stored (from 2).
+    pub page: u32,
+}
+
+/// What a scheduled run reads.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub windows: Vec<Window>,
+    /// The first window continues an unfinished offset window from this page (by offset, whatever
+    /// the feed's paging).
+    pub first_page: Option<u32>,
+    /// The span to start sub-windows with ([`Resume::span`]).
+    pub span: Option<i64>,
+}
+
+/// The plan of a scheduled run at `now`: from the resume point where a catch-up is unfinished
+/// (no overlap, an unfinished offset window first), else [`scheduled_windows`].
+pub fn scheduled_plan(
+    checkpoint: Option<i64>,
+    resume: Option<Resume>,
+    now: i64,
+    settings: &WindowSettings,
+) -> Plan {
+    let Some(resume) = resume else {
+        return Plan {
+            windows: scheduled_windows(checkpoint, now, settings),
+            first_page: None,
+            span: None,
+        };
+    };
+    let target = now - settings.safety_lag;
+    match resume.offset {
+        Some(offset) if offset.etime > resume.from => {
+            let mut windows = vec![Window {
+                start: resume.from,
+                end: offset.etime,
+            }];
+            windows.extend(split(offset.etime, target, settings.max_span));
+            Plan {
+                windows,
+                first_page: Some(offset.page.max(1)),
+                span: resume.span,
+            }
+        }
+        _ => Plan {
+            windows: split(resume.from, target, settings.max_span),
+            first_page: None,
+            span: resume.span,
+        },
+    }
+}
+
 /// `[from, to)` cut into consecutive windows of at most `max_span` seconds (clamped to one day).
 pub fn split(from: i64, to: i64, max_span: i64) -> Vec<Window> {
     let span = max_span.clamp(1, MAX_WINDOW_SECONDS);
@@ -110,6 +185,51 @@ mod tests {
         assert_eq!(w.len(), 3);
         assert!(split(5, 5, DAY).is_empty());
         assert!(split(6, 5, DAY).is_empty());
+    }
+
+    #[test]
+    fn a_resumed_run_starts_where_the_last_stopped_without_the_overlap() {
+        let s = WindowSettings {
+            max_span: DAY,
+            overlap: 3_600,
+            safety_lag: 300,
+            initial_lookback: DAY,
+        };
+        let now = 10 * DAY;
+        // Stopped inside the overlap, before the checkpoint: no overlap again, so it moves on.
+        let resume = Resume {
+            from: 7 * DAY - 1_000,
+            span: Some(60),
+            full_at: None,
+            offset: None,
+        };
+        let plan = scheduled_plan(Some(7 * DAY), Some(resume), now, &s);
+        assert_eq!(plan.windows, split(7 * DAY - 1_000, now - 300, DAY));
+        assert_eq!((plan.first_page, plan.span), (None, Some(60)));
+        // An unfinished offset window comes first, whole, from its page.
+        let resume = Resume {
+            from: 8 * DAY,
+            span: None,
+            full_at: Some(200),
+            offset: Some(OffsetResume {
+                etime: 8 * DAY + 500,
+                page: 7,
+            }),
+        };
+        let plan = scheduled_plan(Some(7 * DAY), Some(resume), now, &s);
+        assert_eq!(
+            plan.windows[0],
+            Window {
+                start: 8 * DAY,
+                end: 8 * DAY + 500
+            }
+        );
+        assert_eq!(plan.windows[1].start, 8 * DAY + 500);
+        assert_eq!(plan.windows.last().unwrap().end, now - 300);
+        assert_eq!(plan.first_page, Some(7));
+        // No resume: the overlap as before.
+        let plan = scheduled_plan(Some(7 * DAY), None, now, &s);
+        assert_eq!(plan.windows, scheduled_windows(Some(7 * DAY), now, &s));
     }
 
     proptest! {

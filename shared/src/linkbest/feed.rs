@@ -3,6 +3,7 @@
 //! page's rows are checked, turned into items and stored). Adding a feed is a new module with
 //! those two, listed in `linkbest::sync`.
 
+use std::hash::{DefaultHasher, Hash, Hasher};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
@@ -13,6 +14,7 @@ use tokio::time::Instant;
 use super::client::{LinkbestClient, Service};
 use crate::feed::{
     BoxFuture, CheckpointKey, Feed, FeedSettings, PageCounts, PageError, PageRequest, PageUse, Paging,
+    SyncedPage,
 };
 use crate::store::{Store, StoreError};
 
@@ -88,11 +90,17 @@ impl<R: Rows> Feed for LinkbestFeed<R> {
         page_use: PageUse,
         fetched_at: OffsetDateTime,
         stop_at: Instant,
-    ) -> BoxFuture<'a, Result<PageCounts, PageError>> {
+    ) -> BoxFuture<'a, Result<SyncedPage, PageError>> {
         Box::pin(async move {
-            let rows = self
+            let (rows, digest) = self
                 .client
-                .page(self.decl.service, &request, stop_at, R::parse)
+                .page(self.decl.service, &request, stop_at, |raw| {
+                    let mut hasher = DefaultHasher::new();
+                    for row in raw {
+                        row.get().hash(&mut hasher);
+                    }
+                    R::parse(raw).map(|rows| (rows, hasher.finish()))
+                })
                 .await?;
             let received = rows.len() as u64;
             let probe_only = match page_use {
@@ -101,14 +109,17 @@ impl<R: Rows> Feed for LinkbestFeed<R> {
                 PageUse::Probe => true,
             };
             if probe_only {
-                return Ok(PageCounts {
-                    rows_probed: received,
-                    ..PageCounts::default()
+                return Ok(SyncedPage {
+                    counts: PageCounts {
+                        rows_probed: received,
+                        ..PageCounts::default()
+                    },
+                    digest,
                 });
             }
             let mut counts = R::store(&self.store, rows, fetched_at, request).await?;
             counts.rows_received = received;
-            Ok(counts)
+            Ok(SyncedPage { counts, digest })
         })
     }
 

@@ -83,7 +83,6 @@ pub struct FeedVars {
     pub overlap: &'static str,
     pub safety_lag: &'static str,
     pub initial_lookback: &'static str,
-    pub max_pages: &'static str,
 }
 
 /// Linkbest Order Push 2.0 gives up on a push after its fourth retry, about 45 minutes after the
@@ -97,7 +96,6 @@ pub const SETTLEMENT_VARS: FeedVars = FeedVars {
     overlap: "SETTLEMENT_OVERLAP_SECONDS",
     safety_lag: "SETTLEMENT_SAFETY_LAG_SECONDS",
     initial_lookback: "SETTLEMENT_INITIAL_LOOKBACK_SECONDS",
-    max_pages: "SETTLEMENT_MAX_PAGES_PER_WINDOW",
 };
 
 /// `ORDERS_*`: the orders feed.
@@ -107,12 +105,12 @@ pub const ORDERS_VARS: FeedVars = FeedVars {
     overlap: "ORDERS_OVERLAP_SECONDS",
     safety_lag: "ORDERS_SAFETY_LAG_SECONDS",
     initial_lookback: "ORDERS_INITIAL_LOOKBACK_SECONDS",
-    max_pages: "ORDERS_MAX_PAGES_PER_WINDOW",
 };
 
 /// The defaults of a Linkbest feed: pages of 200 (the most the API serves), one-day windows,
-/// re-reading an hour before the checkpoint, the first run a day back, at most 1,000 pages a
-/// window, and `safety_lag` behind now.
+/// re-reading an hour before the checkpoint, the first run a day back, and `safety_lag` behind
+/// now. No limit on the pages of a window: runs resume where the last stopped, and an offset page
+/// equal to the one before fails the run (a source ignoring `Page`).
 pub fn linkbest_feed_defaults(safety_lag: i64) -> FeedSettings {
     FeedSettings {
         page_size: MAX_PAGE_SIZE,
@@ -122,7 +120,6 @@ pub fn linkbest_feed_defaults(safety_lag: i64) -> FeedSettings {
             safety_lag,
             initial_lookback: MAX_WINDOW_SECONDS,
         },
-        max_pages_per_window: 1_000,
     }
 }
 
@@ -154,7 +151,6 @@ pub fn feed_settings(
             safety_lag: seconds(env, vars.safety_lag, defaults.windows.safety_lag)?,
             initial_lookback: seconds(env, vars.initial_lookback, defaults.windows.initial_lookback)?,
         },
-        max_pages_per_window: number(env, vars.max_pages, defaults.max_pages_per_window)?,
     })
 }
 

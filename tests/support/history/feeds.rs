@@ -1,5 +1,6 @@
 //! Feed histories: the settlement and orders feeds run at random moments of a virtual clock,
-//! some killed mid-run, some failing on API faults, while the stand-in's data changes between and
+//! some killed mid-run, some failing on API faults, some with time for a few pages only (they stop
+//! as at the Lambda deadline, mid-window: the windows hold more than such a run reads), while the stand-in's data changes between and
 //! during runs (new settlement changes; orders updated, which moves them to a later window; new
 //! orders), then checked.
 //!
@@ -99,17 +100,27 @@ pub async fn run(seed: u64) -> Stats {
                 let feed = &feeds[rng.usize(0..2)];
                 arm_faults(&standin, &mut rng, feed.feed);
                 let kill = rng.u8(0..4) == 0;
+                let budget = (!kill && rng.u8(0..3) == 0).then(|| rng.u32(1..6));
                 let kill_after = Duration::from_millis(rng.u64(5..150));
                 let change_during = rng
                     .bool()
                     .then(|| (Duration::from_millis(rng.u64(0..40)), rng.u64(..)));
                 let owner = format!("run-{now}-{}", stats.feed_runs);
-                let run = feed.run_with_summary(
-                    Mode::Scheduled,
-                    &owner,
-                    at(now),
-                    Instant::now() + Duration::from_secs(8),
-                );
+                let run_at = at(now);
+                let run = async {
+                    match budget {
+                        Some(pages) => feed.run_budgeted(pages, Mode::Scheduled, &owner, run_at).await,
+                        None => {
+                            feed.run_with_summary(
+                                Mode::Scheduled,
+                                &owner,
+                                run_at,
+                                Instant::now() + Duration::from_secs(8),
+                            )
+                            .await
+                        }
+                    }
+                };
                 tokio::pin!(run);
                 let mut changed = Stats::default();
                 let mut during_source = std::mem::take(&mut source);
@@ -137,6 +148,9 @@ pub async fn run(seed: u64) -> Stats {
                     let ((summary, outcome), ()) = tokio::join!(&mut run, changing);
                     source = during_source;
                     stats.add(changed);
+                    if summary.result == "deadline" {
+                        stats.feed_runs_out_of_time += 1;
+                    }
                     if outcome.is_ok() && summary.result != "lease_held" {
                         judge.check(&source, feed.feed, &mut stats).await;
                     }

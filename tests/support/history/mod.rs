@@ -102,6 +102,8 @@ pub struct Stats {
     pub retries: u64,
     pub feed_runs: u64,
     pub feed_runs_killed: u64,
+    /// Feed runs that had time for a few pages only and stopped as at the Lambda deadline.
+    pub feed_runs_out_of_time: u64,
     pub source_changes: u64,
     /// Store faults the proxy injected, by kind; API faults the stand-in injected, by kind.
     pub faults: BTreeMap<String, u64>,
@@ -122,6 +124,7 @@ impl Stats {
         self.retries += other.retries;
         self.feed_runs += other.feed_runs;
         self.feed_runs_killed += other.feed_runs_killed;
+        self.feed_runs_out_of_time += other.feed_runs_out_of_time;
         self.source_changes += other.source_changes;
         for (kind, n) in other.faults {
             *self.faults.entry(kind).or_default() += n;
@@ -146,13 +149,14 @@ impl fmt::Display for Stats {
         let faults: Vec<String> = self.faults.iter().map(|(k, n)| format!("{k} {n}")).collect();
         write!(
             f,
-            "histories {}, deliveries {} (retries {}), feed runs {} (killed {}), source changes {}, \
+            "histories {}, deliveries {} (retries {}), feed runs {} (killed {}, out of time {}), source changes {}, \
              answers ({}), faults injected: {} ({}), invariant violations {}, not checked {}, items lost {}",
             self.histories,
             self.deliveries,
             self.retries,
             self.feed_runs,
             self.feed_runs_killed,
+            self.feed_runs_out_of_time,
             self.source_changes,
             if self.answers.is_empty() {
                 "none".to_owned()
