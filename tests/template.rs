@@ -271,3 +271,130 @@ fn routes_and_schedules_target_the_alias_and_rollback_alarms_watch_the_new_versi
         "a development stack can deploy at once"
     );
 }
+
+/// A festival's midnight (README "Capacity"): first attempts per second the defaults must admit.
+const PEAK_PUSHES: f64 = 2_000.0;
+const PEAK_CALLBACKS: f64 = 500.0;
+/// At every layer that allows it.
+const HEADROOM: f64 = 2.0;
+/// AWS's documented defaults the layers must fit in: API Gateway's throttle quota per account and
+/// Region (10,000 requests/s, a burst bucket of 5,000), Lambda's concurrency quota (1,000, of which
+/// 100 always stay unreserved) and scaling rate (1,000 environments per function every 10 s),
+/// DynamoDB's write units per partition (1,000/s), an API destination's most (300 requests/s).
+const ACCOUNT_API_RATE: f64 = 10_000.0;
+const ACCOUNT_API_BURST: f64 = 5_000.0;
+const ACCOUNT_CONCURRENCY: f64 = 1_000.0;
+const UNRESERVED_MINIMUM: f64 = 100.0;
+const SCALING_PER_10_S: f64 = 1_000.0;
+const PARTITION_WRITE_UNITS: f64 = 1_000.0;
+/// Assumptions, stated in the README's Capacity: a slow warm delivery takes 0.1 s (the bench
+/// measures ~20 ms); a push or callback writes 4 units (a transaction of two items under 1 KB, as
+/// the cost test measures); a sequential batch publishes 10 entries per 50 ms PutEvents.
+const SLOW_DELIVERY_SECONDS: f64 = 0.1;
+const UNITS_PER_DELIVERY: f64 = 4.0;
+const EVENTS_PER_SECOND_PER_BATCH: f64 = 200.0;
+
+/// A parameter's default, as a number.
+fn default_of(template: &str, parameter: &str) -> f64 {
+    let block = resource(template, parameter).unwrap_or_else(|| panic!("no parameter {parameter}"));
+    block
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("Default: "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("{parameter} has no numeric default"))
+}
+
+/// Issue #27: the defaults admit a festival's 2,000 pushes/s and 500 callbacks/s at every layer
+/// with 2x headroom, each within AWS's documented account defaults.
+#[test]
+fn the_defaults_admit_a_festivals_peak_at_every_layer() {
+    let template = template();
+    let d = |p: &str| default_of(&template, p);
+    let api = resource(&template, "HttpApi").unwrap();
+
+    // API Gateway: a budget per partner route, wired to its parameters.
+    for (route, rate, burst, peak) in [
+        (
+            "ANY /linkbest/postback",
+            "PostbackRateLimit",
+            "PostbackBurstLimit",
+            PEAK_PUSHES,
+        ),
+        (
+            "ANY /igv/order-status",
+            "CallbackRateLimit",
+            "CallbackBurstLimit",
+            PEAK_CALLBACKS,
+        ),
+    ] {
+        let settings = api
+            .split(&format!("\"{route}\":"))
+            .nth(1)
+            .unwrap_or_else(|| panic!("{route} has route settings of its own"));
+        assert!(
+            settings.contains(&format!("ThrottlingRateLimit: !Ref {rate}")),
+            "{route}"
+        );
+        assert!(
+            settings.contains(&format!("ThrottlingBurstLimit: !Ref {burst}")),
+            "{route}"
+        );
+        assert!(
+            d(rate) >= peak * HEADROOM,
+            "{rate} {} < {peak} x {HEADROOM}",
+            d(rate)
+        );
+        assert!(d(burst) >= peak, "{burst}: one second of the peak at once");
+        assert!(d(burst) <= ACCOUNT_API_BURST, "{burst} over the account's burst");
+    }
+    assert!(d("PostbackRateLimit") + d("CallbackRateLimit") <= ACCOUNT_API_RATE);
+
+    // Lambda: reserved concurrency for the peak at a slow delivery, within the account's quota,
+    // reached within the minute of the ramp.
+    for (function, parameter, peak) in [
+        ("PostbackFunction", "PostbackConcurrency", PEAK_PUSHES),
+        ("CallbackFunction", "CallbackConcurrency", PEAK_CALLBACKS),
+    ] {
+        assert!(
+            resource(&template, function)
+                .unwrap()
+                .contains(&format!("!Ref {parameter}, !Ref \"AWS::NoValue\"]")),
+            "{function} reserves {parameter}"
+        );
+        let needed = peak * SLOW_DELIVERY_SECONDS;
+        assert!(d(parameter) >= needed * HEADROOM, "{parameter}");
+        assert!(
+            needed <= SCALING_PER_10_S * 6.0,
+            "{function} scales to the peak within a minute"
+        );
+    }
+    assert!(d("PostbackConcurrency") + d("CallbackConcurrency") <= ACCOUNT_CONCURRENCY - UNRESERVED_MINIMUM);
+
+    // DynamoDB: the table warm for the peak's writes from its first second.
+    let warm = d("TableWarmWriteUnitsPerSecond");
+    assert!(warm >= (PEAK_PUSHES + PEAK_CALLBACKS) * UNITS_PER_DELIVERY * HEADROOM);
+    assert!(
+        resource(&template, "IngestTable")
+            .unwrap()
+            .contains("WriteUnitsPerSecond: !Ref TableWarmWriteUnitsPerSecond")
+    );
+
+    // The hand-off: a stream shard per 1,000 write units of warm throughput at the least, each
+    // publishing ParallelizationFactor batches at once.
+    let publisher = resource(&template, "PublisherFunction").unwrap();
+    let factor: f64 = publisher
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("ParallelizationFactor: "))
+        .and_then(|v| v.parse().ok())
+        .expect("the stream mapping's ParallelizationFactor");
+    let shards = warm / PARTITION_WRITE_UNITS;
+    assert!(
+        factor * EVENTS_PER_SECOND_PER_BATCH * shards >= (PEAK_PUSHES + PEAK_CALLBACKS) * HEADROOM,
+        "the publisher keeps up with one event per delivery"
+    );
+
+    // Forwarding: a peak half hour's events drain within the rule's one-day retry.
+    let forwarding = d("ForwardingRatePerSecond");
+    assert!(forwarding <= 300.0);
+    assert!(forwarding * 86_400.0 >= (PEAK_PUSHES + PEAK_CALLBACKS) * 1_800.0 * HEADROOM);
+}
