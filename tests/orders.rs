@@ -742,27 +742,11 @@ async fn a_window_ten_runs_long(count: usize, page_size: u32, seed: u64) {
     config.orders.page_size = page_size;
     let sync = orders_sync(&table, &config);
     let pages = (count as u32).div_ceil(page_size);
-    let mut checkpoints = Vec::new();
-    loop {
-        let run = checkpoints.len() + 1;
-        assert!(run <= 30, "no end after 30 runs: {checkpoints:?}");
-        let (summary, outcome) = sync
-            .run_budgeted(pages / 10, Mode::Scheduled, &format!("run-{run}"), now())
-            .await;
-        outcome.unwrap_or_else(|e| panic!("run {run}: {e}"));
-        let checkpoint = summary.checkpoint_after.expect("a checkpoint after every run");
-        if let Some(before) = checkpoints.last() {
-            assert!(
-                checkpoint > *before,
-                "run {run} did not move the checkpoint on: {summary:?}"
-            );
-        }
-        checkpoints.push(checkpoint);
-        if summary.result == "completed" {
-            break;
-        }
-        assert_eq!(summary.result, "deadline", "{summary:?}");
-    }
+    let checkpoints = sync
+        .runs_until_caught_up(pages / 10, async |summary: &RunSummary| {
+            summary.checkpoint_after.expect("a checkpoint after every run")
+        })
+        .await;
     assert!(
         checkpoints.len() >= 8,
         "a tenth of the pages a run: {checkpoints:?}"

@@ -661,24 +661,9 @@ async fn a_settlement_window_ten_runs_long(count: usize, page_size: u32, seed: u
     config.settlement.page_size = page_size;
     let sync = sync_with(&table, &config);
     let pages = (count as u32).div_ceil(page_size);
-    let mut positions = Vec::new();
-    loop {
-        let run = positions.len() + 1;
-        assert!(run <= 30, "no end after 30 runs: {positions:?}");
-        let (summary, outcome) = sync
-            .run_budgeted(pages / 10, Mode::Scheduled, &format!("run-{run}"), now())
-            .await;
-        outcome.unwrap_or_else(|e| panic!("run {run}: {e}"));
-        let at = position(&table).await;
-        if let Some(before) = positions.last() {
-            assert!(at > *before, "run {run} did not move the feed on: {summary:?}");
-        }
-        positions.push(at);
-        if summary.result == "completed" {
-            break;
-        }
-        assert_eq!(summary.result, "deadline", "{summary:?}");
-    }
+    let positions = sync
+        .runs_until_caught_up(pages / 10, async |_: &RunSummary| position(&table).await)
+        .await;
     assert!(positions.len() >= 8, "a tenth of the pages a run: {positions:?}");
     let stored = stored_changes(&table).await;
     assert_eq!(stored, expected(&data));

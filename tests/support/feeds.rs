@@ -123,6 +123,39 @@ impl Sync {
             .await
     }
 
+    /// Scheduled runs of the feed, each with time for `pages` page reads, until one completes (at
+    /// most 30): every run must end for its deadline or complete, and move the feed on —
+    /// `position`, read after each run, must grow with every run. The positions, one per run.
+    pub async fn runs_until_caught_up<P: PartialOrd + std::fmt::Debug>(
+        &self,
+        pages: u32,
+        position: impl AsyncFn(&RunSummary) -> P,
+    ) -> Vec<P> {
+        let mut positions: Vec<P> = Vec::new();
+        loop {
+            let run = positions.len() + 1;
+            assert!(run <= 30, "no end after 30 runs: {positions:?}");
+            let (summary, outcome) = self
+                .run_budgeted(
+                    pages,
+                    Mode::Scheduled,
+                    &format!("run-{run}"),
+                    OffsetDateTime::now_utc(),
+                )
+                .await;
+            outcome.unwrap_or_else(|e| panic!("run {run}: {e}"));
+            let at = position(&summary).await;
+            if let Some(before) = positions.last() {
+                assert!(at > *before, "run {run} did not move the feed on: {summary:?}");
+            }
+            positions.push(at);
+            if summary.result == "completed" {
+                return positions;
+            }
+            assert_eq!(summary.result, "deadline", "{summary:?}");
+        }
+    }
+
     /// Runs the feed; the summary even of a failed run.
     pub async fn run_with_summary(
         &self,
