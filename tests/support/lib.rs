@@ -243,9 +243,18 @@ impl TestTable {
         store_config(&self.name)
     }
 
-    /// Every item of the table (consistent read).
+    /// Every item of the table (consistent read). A scan page of a large table takes DynamoDB
+    /// Local longer than the writes' timeout (the full-size feed tests hold 200,000 items or more),
+    /// so the scan has five minutes an operation.
     pub async fn scan(&self) -> Vec<Item> {
-        self.client
+        let timeouts = aws_sdk_dynamodb::config::timeout::TimeoutConfig::builder()
+            .operation_timeout(Duration::from_secs(300))
+            .operation_attempt_timeout(Duration::from_secs(300))
+            .build();
+        let client = aws_sdk_dynamodb::Client::from_conf(
+            self.client.config().to_builder().timeout_config(timeouts).build(),
+        );
+        client
             .scan()
             .table_name(&self.name)
             .consistent_read(true)
@@ -255,6 +264,56 @@ impl TestTable {
             .collect::<Result<_, _>>()
             .await
             .expect("scan")
+    }
+
+    /// Of `keys` (pk, sk), those with no item in the table: `BatchGetItem`s of 100 (unprocessed
+    /// keys asked again), for tables too large for DynamoDB Local to scan.
+    pub async fn missing(&self, keys: &[(String, String)]) -> Vec<(String, String)> {
+        use aws_sdk_dynamodb::types::{AttributeValue, KeysAndAttributes};
+        let mut found = std::collections::HashSet::new();
+        for chunk in keys.chunks(100) {
+            let mut request: Vec<HashMap<String, AttributeValue>> = chunk
+                .iter()
+                .map(|(pk, sk)| {
+                    HashMap::from([
+                        ("pk".to_owned(), AttributeValue::S(pk.clone())),
+                        ("sk".to_owned(), AttributeValue::S(sk.clone())),
+                    ])
+                })
+                .collect();
+            while !request.is_empty() {
+                let keys = KeysAndAttributes::builder()
+                    .set_keys(Some(request))
+                    .projection_expression("pk, sk")
+                    .consistent_read(true)
+                    .build()
+                    .expect("keys");
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.name, keys)
+                    .send()
+                    .await
+                    .expect("BatchGetItem");
+                for item in out
+                    .responses
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .unwrap_or_default()
+                {
+                    if let (Some(pk), Some(sk)) = (attr_s(&item, "pk"), attr_s(&item, "sk")) {
+                        found.insert((pk.to_owned(), sk.to_owned()));
+                    }
+                }
+                request = out
+                    .unprocessed_keys
+                    .unwrap_or_default()
+                    .remove(&self.name)
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+        }
+        keys.iter().filter(|k| !found.contains(*k)).cloned().collect()
     }
 
     /// One item by key (consistent read).
