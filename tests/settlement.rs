@@ -711,3 +711,22 @@ async fn a_window_fuller_than_a_run_moves_the_feed_with_every_run() {
 async fn full_size_a_window_of_300000_changes_moves_the_feed_with_every_run() {
     a_settlement_window_ten_runs_long(300_000, 200, 32).await;
 }
+
+#[tokio::test]
+async fn an_api_that_ignores_page_fails_the_run_at_the_second_page_instead_of_looping() {
+    let table = TestTable::create().await;
+    let data = recent(120, 1, 41);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data).await;
+    standin.set_ignore_page(true);
+    let sync = sync_with(&table, &small_pages(config(&table, &standin.base_url(), DAY)));
+    let (summary, outcome) = sync
+        .run_with_summary(Mode::Scheduled, "run", now(), far_deadline())
+        .await;
+    let error = outcome.expect_err("a repeated page fails the run");
+    assert!(
+        matches!(error, SyncError::PageRepeated { page: 2, .. }),
+        "{error}"
+    );
+    assert_eq!(summary.result, "failed");
+    assert_eq!(standin.log().len(), 2, "page 1, then page 2 equal to it");
+}

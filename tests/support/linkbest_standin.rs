@@ -249,6 +249,8 @@ struct Inner {
     page_cap: Option<u32>,
     /// Wrap every page's rows as `{"List":[…],"Total":n}`.
     wrapped_pages: bool,
+    /// Serve page 1 whatever `Page` asks (an API that ignores it).
+    ignore_page: bool,
     /// How long every answer takes (besides injected delays).
     latency: Duration,
 }
@@ -278,6 +280,7 @@ impl StandIn {
             single_object_pages: false,
             page_cap: None,
             wrapped_pages: false,
+            ignore_page: false,
             latency: Duration::ZERO,
         }));
         let app = Router::new()
@@ -352,6 +355,11 @@ impl StandIn {
     /// `PageSize` asks (as a server whose limit dropped below the documented 200 would).
     pub fn set_page_cap(&self, cap: Option<u32>) {
         self.lock().page_cap = cap;
+    }
+
+    /// Serves page 1 whatever `Page` asks, as an API that ignores it would.
+    pub fn set_ignore_page(&self, on: bool) {
+        self.lock().ignore_page = on;
     }
 
     /// Serves `Data` as `{"List":[…],"Total":<rows in the window>}`.
@@ -525,6 +533,7 @@ fn decide(state: &mut Inner, app_key: &str, service: &str, body: &str) -> Decisi
             .collect()
     };
     let served = state.page_cap.map_or(page_size, |cap| cap.min(page_size));
+    let page = if state.ignore_page { 1 } else { page };
     let start = ((page - 1) as usize).saturating_mul(served as usize);
     let mut slice: Vec<String> = in_window
         .iter()
