@@ -54,10 +54,35 @@ pub const LINKBEST_FOUND_ONLY_BY_POLL_QUEUE: &str = "LB#FOUND_ONLY_BY_POLL";
 /// Listed orders whose status the list told before the pushes did, by `listed_at`.
 pub const LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE: &str = "LB#STATUS_FOUND_ONLY_BY_POLL";
 
-/// The hand-off's replay index: order views and settlement changes by the UTC day
-/// (`YYYY-MM-DD`) of their latest change, then by order (`pk`). Keys only.
+/// The hand-off's replay index: order views and settlement changes by the UTC day of their latest
+/// change, spread over [`CHANGES_DAY_SHARDS`] keys (`YYYY-MM-DD#NN`, [`changed_day_key`]), then by
+/// order (`pk`). Keys only.
 pub const CHANGES_INDEX: &str = "changes";
 pub const CHANGED_DAY: &str = "changed_day";
+/// How many partition keys of the `changes` index one UTC day is spread over (issue #27, README
+/// "Capacity"): every order's first change of a day writes its index entry (2 write units inside
+/// a transaction), so a festival's 2,000 new orders a second are 4,000 units/s: 250 per key, where
+/// one DynamoDB partition serves 1,000.
+pub const CHANGES_DAY_SHARDS: u32 = 16;
+
+/// The `changes` index key of an item of partition `pk` that changed on `day` (`YYYY-MM-DD`):
+/// `<day>#<shard>`, the shard a stable hash (FNV-1a) of `pk`, so an order's items of one day
+/// share one key and the day's orders spread evenly.
+pub fn changed_day_key(day: &str, pk: &str) -> String {
+    let hash = pk.bytes().fold(0x811c_9dc5_u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+    });
+    format!("{day}#{:02}", hash % CHANGES_DAY_SHARDS)
+}
+
+/// Every `changes` index key of `day`: its shards, and the day alone (the key of items written
+/// before the index was sharded).
+pub fn changed_day_keys(day: &str) -> Vec<String> {
+    (0..CHANGES_DAY_SHARDS)
+        .map(|shard| format!("{day}#{shard:02}"))
+        .chain([day.to_owned()])
+        .collect()
+}
 /// When the item last changed (RFC 3339, UTC): what `ops republish --from --to` filters on.
 pub const CHANGED_AT: &str = "changed_at";
 /// How many times a view moved forward (1: its first version), so the event of its current
@@ -154,5 +179,36 @@ mod tests {
         let pk = linkbest_order_pk("PUSH#1");
         assert_ne!(pk, linkbest_push_pk("1"));
         assert!(pk.starts_with(LINKBEST_ORDER_PREFIX));
+    }
+
+    #[test]
+    fn a_day_of_the_changes_index_spreads_evenly_over_its_keys() {
+        // A festival's orders of one day: no key takes much more than its share.
+        let mut counts = [0u32; CHANGES_DAY_SHARDS as usize];
+        let keys = changed_day_keys("2026-11-11");
+        for n in 0..160_000 {
+            let key = changed_day_key("2026-11-11", &linkbest_order_pk(&format!("SO20261111{n:08}")));
+            let shard = keys
+                .iter()
+                .position(|k| *k == key)
+                .expect("one of the day's keys");
+            counts[shard] += 1;
+        }
+        let share = 160_000 / CHANGES_DAY_SHARDS;
+        assert!(
+            counts.iter().all(|c| *c < share * 11 / 10),
+            "{counts:?} (a share is {share})"
+        );
+        // An order's key is stable (items written earlier stay where replay looks).
+        assert_eq!(
+            changed_day_key("2026-11-11", "LB#ORDER#SO1"),
+            changed_day_key("2026-11-11", "LB#ORDER#SO1")
+        );
+        assert_eq!(keys.len(), CHANGES_DAY_SHARDS as usize + 1);
+        assert_eq!(
+            keys.last().unwrap(),
+            "2026-11-11",
+            "the day alone, as before sharding"
+        );
     }
 }

@@ -20,7 +20,7 @@ use time::{Date, OffsetDateTime};
 
 use super::publish::{BatchOutcome, Bus, RetrySettings, publish_events};
 use super::{Describe, Image, OrderEvent, ViewChange};
-use crate::keys::{CHANGED_AT, CHANGED_DAY, CHANGES_INDEX};
+use crate::keys::{CHANGED_AT, CHANGED_DAY, CHANGES_INDEX, changed_day_keys};
 use crate::store::{Item, Store, StoreError, changed_at, get_s, s};
 
 /// What a replay did.
@@ -82,39 +82,41 @@ pub async fn republish_range(
     let mut day = from.to_offset(time::UtcOffset::UTC).date();
     let last = to.to_offset(time::UtcOffset::UTC).date();
     while day <= last && from < to {
-        // One page of the day's index partition at a time (up to 1 MB of keys), so a busy day
-        // never has to fit in memory.
-        let mut pages = store
-            .client
-            .query()
-            .table_name(&store.table)
-            .index_name(CHANGES_INDEX)
-            .key_condition_expression("#day = :day")
-            .expression_attribute_names("#day", CHANGED_DAY)
-            .expression_attribute_values(":day", s(day_text(day)))
-            .into_paginator()
-            .send();
+        // Each of the day's index keys (its shards), one page at a time (up to 1 MB of keys), so
+        // a busy day never has to fit in memory.
         let (mut indexed, mut kept) = (0, 0);
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| StoreError::sdk("Query", e))?;
-            indexed += page.items().len();
-            let keys: Vec<(String, String)> = page
-                .items()
-                .iter()
-                .filter_map(|k| Some((get_s(k, "pk")?.to_owned(), get_s(k, "sk")?.to_owned())))
-                .collect();
-            let items: Vec<Item> = store
-                .get_whole(&keys)
-                .await?
-                .0
-                .into_values()
-                .filter(|item| {
-                    get_s(item, CHANGED_AT)
-                        .is_some_and(|at| at >= from_text.as_str() && at < to_text.as_str())
-                })
-                .collect();
-            kept += items.len();
-            publish_items(&items, views, bus, retry, &mut outcome).await;
+        for key in changed_day_keys(&day_text(day)) {
+            let mut pages = store
+                .client
+                .query()
+                .table_name(&store.table)
+                .index_name(CHANGES_INDEX)
+                .key_condition_expression("#day = :day")
+                .expression_attribute_names("#day", CHANGED_DAY)
+                .expression_attribute_values(":day", s(key))
+                .into_paginator()
+                .send();
+            while let Some(page) = pages.next().await {
+                let page = page.map_err(|e| StoreError::sdk("Query", e))?;
+                indexed += page.items().len();
+                let keys: Vec<(String, String)> = page
+                    .items()
+                    .iter()
+                    .filter_map(|k| Some((get_s(k, "pk")?.to_owned(), get_s(k, "sk")?.to_owned())))
+                    .collect();
+                let items: Vec<Item> = store
+                    .get_whole(&keys)
+                    .await?
+                    .0
+                    .into_values()
+                    .filter(|item| {
+                        get_s(item, CHANGED_AT)
+                            .is_some_and(|at| at >= from_text.as_str() && at < to_text.as_str())
+                    })
+                    .collect();
+                kept += items.len();
+                publish_items(&items, views, bus, retry, &mut outcome).await;
+            }
         }
         tracing::info!(target: "republish", day = %day_text(day), indexed, items = kept,
             events = outcome.events, published = outcome.published.published,

@@ -20,7 +20,7 @@ use crate::feed::{BoxFuture, CheckpointKey, PageCounts, PageRequest, Paging};
 use crate::json::RawObject;
 use crate::keys::{
     CHANGED_AT, CHANGED_DAY, LINKBEST_SYNC_PK, LINKBEST_UNLINKED_PK, SETTLEMENT_CHECKPOINT_SK,
-    SETTLEMENT_SK_PREFIX, linkbest_order_pk, validate_id,
+    SETTLEMENT_SK_PREFIX, changed_day_key, linkbest_order_pk, validate_id,
 };
 use crate::store::batch::Key;
 use crate::store::{ITEM_TYPE, Item, Store, StoreError, changed_at, digest, get_s, s, timestamp};
@@ -213,7 +213,7 @@ pub fn change_record(change: &SettlementChange, fetched_at: OffsetDateTime) -> C
     if order_sn.is_some() {
         // A change of an order is an event of the hand-off: in its replay index.
         let at = changed_at(fetched_at);
-        item.insert(CHANGED_DAY.to_owned(), s(&at[..10]));
+        item.insert(CHANGED_DAY.to_owned(), s(changed_day_key(&at[..10], &pk)));
         item.insert(CHANGED_AT.to_owned(), s(at));
     }
     ChangeRecord { pk, sk, item }

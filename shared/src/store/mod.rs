@@ -275,7 +275,10 @@ impl ForwardUpdate {
             names.insert(name.to_owned(), attribute.to_owned());
         }
         values.insert(":version".to_owned(), s(&self.version));
-        values.insert(":changed_day".to_owned(), s(&changed_at[..10]));
+        values.insert(
+            ":changed_day".to_owned(),
+            s(crate::keys::changed_day_key(&changed_at[..10], &self.pk)),
+        );
         values.insert(":changed_at".to_owned(), s(changed_at));
         values.insert(":zero".to_owned(), n(0));
         values.insert(":one".to_owned(), n(1));
@@ -734,7 +737,10 @@ mod tests {
         );
         assert_eq!(names["#version"], "v");
         assert_eq!(values[":version"], s("1"));
-        assert_eq!(values[":changed_day"], s("2026-11-23"));
+        assert_eq!(
+            values[":changed_day"],
+            s(crate::keys::changed_day_key("2026-11-23", &a_view().pk))
+        );
         assert_eq!(values[":changed_at"], s("2026-11-23T13:28:59.000Z"));
         // With a status: the one before is kept, read by DynamoDB itself (no read here).
         let view = ForwardUpdate {

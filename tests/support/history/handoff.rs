@@ -75,10 +75,20 @@ async fn deliver(
             stats.count_fault("handoff: record delivered twice", 1);
         }
         let mut from = 0;
+        let mut last = None;
         for invocation in 0.. {
             if invocation == MAX_INVOCATIONS {
+                // What the last invocation said, and the record it named (to tell a poison
+                // record from a bus that never recovered).
+                let named = last
+                    .as_ref()
+                    .and_then(|o: &shared::handoff::publish::BatchOutcome| o.first_failure.clone());
+                let record = batch
+                    .iter()
+                    .find(|r| r["dynamodb"]["SequenceNumber"].as_str() == named.as_deref())
+                    .map(|r| r.to_string().chars().take(600).collect::<String>());
                 return Err(format!(
-                    "a batch still failing after {MAX_INVOCATIONS} invocations"
+                    "a batch still failing after {MAX_INVOCATIONS} invocations; the last: {last:?}; the record it named: {record:?}"
                 ));
             }
             let part = &batch[from..];
@@ -103,6 +113,7 @@ async fn deliver(
                 _ => {}
             }
             let outcome = publish(part, VIEWS, &client, retry).await;
+            last = Some(outcome.clone());
             match outcome.first_failure {
                 None => break,
                 Some(sequence) => {
