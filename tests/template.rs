@@ -379,6 +379,14 @@ fn the_defaults_admit_a_festivals_peak_at_every_layer() {
             .contains("WriteUnitsPerSecond: !Ref TableWarmWriteUnitsPerSecond")
     );
 
+    // No hot key on the replay index: a day's first changes of orders (2 units each, inside the
+    // push's transaction) spread over its keys, each under half a partition's 1,000 units/s.
+    let per_key = (PEAK_PUSHES + PEAK_CALLBACKS) * 2.0 / f64::from(shared::keys::CHANGES_DAY_SHARDS);
+    assert!(
+        per_key <= PARTITION_WRITE_UNITS / 2.0,
+        "{per_key} units/s per changes key"
+    );
+
     // The hand-off: a stream shard per 1,000 write units of warm throughput at the least, each
     // publishing ParallelizationFactor batches at once.
     let publisher = resource(&template, "PublisherFunction").unwrap();
