@@ -7,10 +7,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
+use shared::feed::BoxFuture;
 use shared::handoff::Describe;
 use shared::handoff::eventbridge::EventBridgeBus;
-use shared::handoff::publish::{BatchOutcome, RetrySettings, publish};
+use shared::handoff::publish::{BatchOutcome, Publisher, RetrySettings, publish};
 use shared::handoff::replay::{republish_partitions, republish_range};
+use shared::handoff::set_aside::{SetAside, SetAsideRecord};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
 use shared::linkbest::api::parse_envelope;
@@ -19,7 +21,7 @@ use shared::linkbest::postback::Postback;
 use shared::linkbest::push::sign_hex;
 use shared::linkbest::settlement::parse_changes;
 use shared::secret::parse_secret_list;
-use shared::store::Store;
+use shared::store::{Store, StoreError};
 use testkit::eventbridge_standin::{EventBridgeStandIn, Received};
 use testkit::proxy::FaultyProxy;
 use testkit::stream_reader::{lambda_event, records};
@@ -155,7 +157,36 @@ impl Bundle {
 
 async fn run(event: &Value, bus: &EventBridgeStandIn) -> BatchOutcome {
     let records = event["Records"].as_array().unwrap();
-    publish(records, VIEWS, &EventBridgeBus::new(bus.client(), BUS), FAST).await
+    publish(
+        records,
+        VIEWS,
+        to(&EventBridgeBus::new(bus.client(), BUS), &Nowhere),
+    )
+    .await
+}
+
+/// The publisher's ports: `bus`, poison set aside in `set_aside`, no deadline.
+fn to<'a>(bus: &'a EventBridgeBus, set_aside: &'a dyn SetAside) -> Publisher<'a> {
+    Publisher {
+        bus,
+        set_aside,
+        retry: FAST,
+        deadline: None,
+    }
+}
+
+/// A set-aside that cannot keep anything (where no poison is expected, one would be reported).
+struct Nowhere;
+
+impl SetAside for Nowhere {
+    fn set_aside<'a>(&'a self, _: &'a SetAsideRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async {
+            Err(StoreError::Unexpected {
+                operation: "PutItem",
+                detail: "no set-aside in this test".into(),
+            })
+        })
+    }
 }
 
 /// The contract on a mixed history: one event per committed view version, none for what changed
@@ -341,9 +372,11 @@ async fn republish_re_emits_the_current_version_of_each_view_as_it_was_sent() {
 
 /// EventBridge's faults: a throttled request and refused entries are retried within the
 /// invocation; what stays refused is reported from its first record on (Lambda retries from
-/// there, nothing after it is skipped); a record of any shape is reported, not a panic.
+/// there, nothing after it is skipped); a poison record of any shape is set aside in the table
+/// (once, however often its batch comes back) and the records after it are published, or
+/// reported when even that fails; never a panic.
 #[tokio::test]
-async fn refused_throttled_and_poison_records_are_reported_from_the_first_not_published() {
+async fn refused_entries_are_retried_and_reported_from_the_first_poison_is_set_aside() {
     let b = bundle().await;
     for i in 0..25u64 {
         assert_eq!(
@@ -369,18 +402,33 @@ async fn refused_throttled_and_poison_records_are_reported_from_the_first_not_pu
     assert_eq!(bus.received().len(), 25);
     check_contract(&bus.received());
 
-    // A poison record after the 12th: the 12 before it are published, the answer names it.
+    // A poison record in the middle (as Lambda could never send, but a reader must survive): set
+    // aside in the table by the publisher itself, the records after it published, the batch done.
     let bus = EventBridgeStandIn::start().await;
     let mut failing = records.clone();
-    // A poison record in the middle (as Lambda could never send, but a reader must survive).
     failing.insert(
         12,
         json!({"eventName": "MODIFY", "dynamodb": {"SizeBytes": 1, "SequenceNumber": "poison-13"}}),
     );
-    let outcome = publish(&failing, VIEWS, &EventBridgeBus::new(bus.client(), BUS), FAST).await;
-    assert_eq!(outcome.poison, 1);
+    let eventbridge = EventBridgeBus::new(bus.client(), BUS);
+    let outcome = publish(&failing, VIEWS, to(&eventbridge, &b.store)).await;
+    assert_eq!((outcome.poison, outcome.set_aside), (1, 1), "{outcome:?}");
+    assert_eq!(outcome.first_failure, None, "{outcome:?}");
+    assert_eq!(
+        outcome.published, 25,
+        "the records before and after it are published"
+    );
+    let kept = shared::handoff::set_aside::list(&b.store).await.unwrap();
+    assert_eq!(kept.len(), 1);
+    assert_eq!(kept[0]["sk"].as_s().unwrap(), "poison-13");
+    assert!(kept[0]["record"].as_s().unwrap().contains("poison-13"));
+    // The same batch again (a retry): set aside once, not twice.
+    let outcome = publish(&failing, VIEWS, to(&eventbridge, &b.store)).await;
+    assert_eq!((outcome.set_aside, outcome.first_failure), (1, None));
+    assert_eq!(shared::handoff::set_aside::list(&b.store).await.unwrap().len(), 1);
+    // With the table unreachable too, the poison record is what the answer names.
+    let outcome = publish(&failing, VIEWS, to(&eventbridge, &Nowhere)).await;
     assert_eq!(outcome.first_failure.as_deref(), Some("poison-13"));
-    assert_eq!(outcome.published, 12, "the records before it are published");
     let sequence = |i: usize| {
         records[i]["dynamodb"]["SequenceNumber"]
             .as_str()
@@ -411,11 +459,11 @@ async fn refused_throttled_and_poison_records_are_reported_from_the_first_not_pu
         let outcome = publish(
             std::slice::from_ref(&hostile),
             VIEWS,
-            &EventBridgeBus::new(bus.client(), BUS),
-            FAST,
+            to(&EventBridgeBus::new(bus.client(), BUS), &b.store),
         )
         .await;
-        assert_eq!(outcome.poison, 1, "{hostile}");
+        assert_eq!((outcome.poison, outcome.set_aside), (1, 1), "{hostile}");
+        assert_eq!(outcome.first_failure, None, "{hostile}");
     }
 }
 

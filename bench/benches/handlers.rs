@@ -23,7 +23,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request};
 use shared::handoff::Describe;
-use shared::handoff::publish::{Bus, BusError, Entry, RetrySettings, publish};
+use shared::handoff::publish::{Bus, BusError, Entry, Publisher, RetrySettings, publish};
+use shared::handoff::set_aside::{SetAside, SetAsideRecord};
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
 use shared::igv::settings::CallbackConfig;
@@ -217,8 +218,12 @@ fn benches(c: &mut Criterion) {
             let outcome = runtime.block_on(publish(
                 black_box(&records),
                 views,
-                &AcceptAll,
-                RetrySettings::default(),
+                Publisher {
+                    bus: &AcceptAll,
+                    set_aside: &KeepNothing,
+                    retry: RetrySettings::default(),
+                    deadline: None,
+                },
             ));
             assert_eq!(outcome.published, 100);
             black_box(outcome)
@@ -240,3 +245,20 @@ impl Bus for AcceptAll {
 
 criterion_group!(handlers, benches);
 criterion_main!(handlers);
+
+/// No record of the bench is poison; a set-aside that keeps nothing.
+struct KeepNothing;
+
+impl SetAside for KeepNothing {
+    fn set_aside<'a>(
+        &'a self,
+        _: &'a SetAsideRecord,
+    ) -> shared::feed::BoxFuture<'a, Result<(), shared::store::StoreError>> {
+        Box::pin(async {
+            Err(shared::store::StoreError::Unexpected {
+                operation: "PutItem",
+                detail: "the bench keeps nothing".into(),
+            })
+        })
+    }
+}

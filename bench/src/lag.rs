@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use shared::handoff::Describe;
 use shared::handoff::eventbridge::EventBridgeBus;
-use shared::handoff::publish::{RetrySettings, publish};
+use shared::handoff::publish::{Publisher, RetrySettings, publish};
 use shared::linkbest::api::parse_envelope;
 use shared::linkbest::settlement::parse_changes;
 use shared::store::Store;
@@ -41,13 +41,19 @@ pub async fn measure(
     let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let poller = {
-        let (arrived, stop, bus) = (Arc::clone(&arrived), Arc::clone(&stop), bus.clone());
+        let (arrived, stop, bus, store) = (Arc::clone(&arrived), Arc::clone(&stop), bus.clone(), store.clone());
         tokio::spawn(async move {
             let mut seen = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {
                 let records = filtered(&cursor.poll().await);
                 if !records.is_empty() {
-                    publish(&records, VIEWS, &publisher, RetrySettings::default()).await;
+                    let to = Publisher {
+                        bus: &publisher,
+                        set_aside: &store,
+                        retry: RetrySettings::default(),
+                        deadline: None,
+                    };
+                    publish(&records, VIEWS, to).await;
                     let now = Instant::now();
                     let received = bus.received();
                     let mut arrived = arrived.lock().expect("not poisoned");

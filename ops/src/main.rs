@@ -9,6 +9,9 @@
 //!                                         status it found first), listed in [FROM, TO] (unix s;
 //!                                         default: the last 7 days)
 //!   ops checkpoint                        every feed's checkpoint, lag and lease
+//!   ops set-aside                         the stream records the publisher set aside (poison:
+//!                                         unreadable, too large, refused by the bus for their
+//!                                         content), with the reason and the raw record
 //!   ops backfill [FEED] FROM TO           re-sync [FROM, TO) (unix s) of a feed (`settlement`, the
 //!                                         default, or `orders`) here and now, as the function would
 //!                                         (needs the linkbest-sync settings: LINKBEST_APP_KEY, …)
@@ -31,7 +34,7 @@ use shared::linkbest::sync::LinkbestSync;
 use shared::store::Store;
 
 const USAGE: &str = "usage: ops latest pushes|callbacks [LIMIT] | ops order ID | ops missed [FROM [TO]] | \
-                     ops checkpoint | ops backfill [FEED] FROM TO | \
+                     ops checkpoint | ops set-aside | ops backfill [FEED] FROM TO | \
                      ops republish --from FROM --to TO | ops republish --order ID";
 
 #[tokio::main]
@@ -90,6 +93,16 @@ async fn main() -> Result<(), String> {
                 "ops: {} orders found only by poll between {from} and {to}",
                 missed.len()
             );
+        }
+        ["set-aside"] => {
+            let store = Store::new(client.clone(), &table, 0);
+            let kept = shared::handoff::set_aside::list(&store)
+                .await
+                .map_err(|e| e.to_string())?;
+            for item in &kept {
+                println!("{}", item_json(item));
+            }
+            eprintln!("ops: {} stream records set aside by the publisher", kept.len());
         }
         ["checkpoint"] => {
             for feed in [SETTLEMENT, ORDERS] {

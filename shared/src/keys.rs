@@ -20,6 +20,10 @@ pub const LINKBEST_UNLINKED_PK: &str = "LB#UNLINKED";
 /// Partition key of the Linkbest feeds' checkpoints and leases (one item per feed).
 pub const LINKBEST_SYNC_PK: &str = "LB#SYNC";
 
+/// Partition key of stream records the hand-off set aside (poison: they can never become an
+/// event); sort key: the record's sequence number. Rare by nature, so one key.
+pub const HANDOFF_SET_ASIDE_PK: &str = "HANDOFF#SET_ASIDE";
+
 /// Sort key of a Linkbest push record.
 pub const PUSH_SK: &str = "PUSH";
 /// Sort key of an order view item.
@@ -98,6 +102,7 @@ pub const ALL_PREFIXES: &[&str] = &[
     LINKBEST_ORDER_PREFIX,
     LINKBEST_UNLINKED_PK,
     LINKBEST_SYNC_PK,
+    HANDOFF_SET_ASIDE_PK,
     IGV_CALLBACK_PREFIX,
     IGV_ORDER_PREFIX,
 ];

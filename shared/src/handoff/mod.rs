@@ -9,6 +9,7 @@ pub mod contract;
 pub mod eventbridge;
 pub mod publish;
 pub mod replay;
+pub mod set_aside;
 pub mod settings;
 pub mod stream;
 

@@ -16,6 +16,10 @@ pub struct PublisherConfig {
     /// `PUBLISHER_MAX_ATTEMPTS` (default 4) and `PUBLISHER_BACKOFF_BASE_MS` (default 100): how
     /// often an entry the bus refused is tried within one invocation, with doubling pauses.
     pub retry: RetrySettings,
+    /// `PUBLISHER_DEADLINE_MARGIN_MS` (default 5000): the publisher stops sending this long before
+    /// the invocation's deadline, so it sets poison aside and answers the partial failure before
+    /// Lambda's timeout would fail the whole batch.
+    pub deadline_margin: Duration,
 }
 
 impl PublisherConfig {
@@ -34,6 +38,7 @@ impl PublisherConfig {
                 attempts,
                 first_pause: Duration::from_millis(number(env, "PUBLISHER_BACKOFF_BASE_MS", 100)?),
             },
+            deadline_margin: Duration::from_millis(number(env, "PUBLISHER_DEADLINE_MARGIN_MS", 5_000)?),
         })
     }
 
@@ -53,6 +58,7 @@ mod tests {
         let c = PublisherConfig::from_lookup(&lookup(&base)).unwrap();
         assert_eq!(c.bus_name, "partner-ingest-orders");
         assert_eq!(c.retry.attempts, 4);
+        assert_eq!(c.deadline_margin, Duration::from_secs(5));
         assert_eq!(
             PublisherConfig::from_lookup(&lookup(&[("TABLE_NAME", "t")])).unwrap_err(),
             ConfigError::Missing {
