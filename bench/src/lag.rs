@@ -41,7 +41,12 @@ pub async fn measure(
     let arrived: Arc<Mutex<HashMap<String, Instant>>> = Arc::default();
     let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let poller = {
-        let (arrived, stop, bus, store) = (Arc::clone(&arrived), Arc::clone(&stop), bus.clone(), store.clone());
+        let (arrived, stop, bus, store) = (
+            Arc::clone(&arrived),
+            Arc::clone(&stop),
+            bus.clone(),
+            store.clone(),
+        );
         tokio::spawn(async move {
             let mut seen = 0;
             while !stop.load(std::sync::atomic::Ordering::SeqCst) {

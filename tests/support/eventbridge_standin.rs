@@ -40,6 +40,8 @@ struct Inner {
     violations: Vec<String>,
     /// Print each accepted event as one JSON line on stdout (`make run`'s local bus).
     print: bool,
+    /// How long each request waits before it is answered (the bench's injected latency).
+    latency: std::time::Duration,
 }
 
 /// A running stand-in on a free loopback port.
@@ -102,6 +104,11 @@ impl EventBridgeStandIn {
         self.inner.lock().unwrap().refuse_next_entries = n;
     }
 
+    /// Every request is answered `latency` after it arrived (requests wait concurrently).
+    pub fn set_latency(&self, latency: std::time::Duration) {
+        self.inner.lock().unwrap().latency = latency;
+    }
+
     /// A client of the real SDK pointed at the stand-in.
     pub fn client(&self) -> aws_sdk_eventbridge::Client {
         let config = aws_sdk_eventbridge::Config::builder()
@@ -138,6 +145,10 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
             StatusCode::BAD_REQUEST,
             json!({"__type": "UnknownOperationException", "message": target}),
         );
+    }
+    let latency = inner.lock().unwrap().latency;
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
     }
     let mut inner = inner.lock().unwrap();
     inner.requests += 1;

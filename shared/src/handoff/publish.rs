@@ -284,7 +284,11 @@ pub async fn publish_events(events: &[OrderEvent], bus: &dyn Bus, retry: RetrySe
 
 /// One `PutEvents` request: per entry, `None` when published or the error (a request that fails
 /// as a whole, or gets no answer before `deadline`, refuses every entry).
-async fn put(bus: &dyn Bus, request: &[Entry], deadline: Option<tokio::time::Instant>) -> Vec<Option<String>> {
+async fn put(
+    bus: &dyn Bus,
+    request: &[Entry],
+    deadline: Option<tokio::time::Instant>,
+) -> Vec<Option<String>> {
     let sent = bus.put_events(request);
     let answer = match deadline {
         Some(d) => tokio::time::timeout_at(d, sent)
@@ -294,10 +298,9 @@ async fn put(bus: &dyn Bus, request: &[Entry], deadline: Option<tokio::time::Ins
     };
     match answer {
         Ok(answers) if answers.len() == request.len() => answers,
-        Ok(answers) => vec![
-            Some(format!("{} answers for {} entries", answers.len(), request.len()));
-            request.len()
-        ],
+        Ok(answers) => {
+            vec![Some(format!("{} answers for {} entries", answers.len(), request.len())); request.len()]
+        }
         Err(e) => vec![Some(e.0); request.len()],
     }
 }
