@@ -10,7 +10,7 @@ use shared::igv::protocol::signature_hex;
 use shared::igv::settings::{CallbackConfig, DEFAULT_CALLBACK_MAX_BODY_BYTES};
 use shared::keys::{
     CALLBACK_SK, IGV_AWAITING_DELIVERY_HELD_QUEUE, IGV_AWAITING_DELIVERY_QUEUE, ORDER_SK, QUEUE_INDEX,
-    QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk,
+    QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk, queue_key, queue_keys,
 };
 use shared::secret::{Secret, parse_secret_list};
 use shared::store::Store;
@@ -137,7 +137,10 @@ async fn a_valid_callback_is_stored_and_answered_200() {
         .expect("order view");
     assert_eq!(attr_s(&view, "seller_order_status"), Some("1"));
     assert_eq!(attr_s(&view, "order_num"), Some("SO1689644928115784"));
-    assert_eq!(attr_s(&view, QUEUE_PK), Some(IGV_AWAITING_DELIVERY_QUEUE));
+    assert_eq!(
+        attr_s(&view, QUEUE_PK),
+        Some(queue_key(IGV_AWAITING_DELIVERY_QUEUE, &igv_order_pk("1689644928115784")).as_str())
+    );
 }
 
 #[tokio::test]
@@ -455,19 +458,26 @@ async fn the_order_view_only_moves_forward_and_leaves_the_queue_when_the_status_
     );
 }
 
-/// The fulfilment job's query (documented in the README): orders awaiting delivery, oldest first.
+/// The fulfilment job's query as the README documents it: each key of the queue
+/// (`IGV#AWAITING_DELIVERY#00` … `#15`, and the bare key of items queued before the shards), merged
+/// by `queue_sk`: orders awaiting delivery, oldest first.
 async fn awaiting_delivery(table: &TestTable) -> Vec<String> {
-    let page = table
-        .client
-        .query()
-        .table_name(&table.name)
-        .index_name(QUEUE_INDEX)
-        .key_condition_expression("queue_pk = :q")
-        .expression_attribute_values(":q", AttributeValue::S(IGV_AWAITING_DELIVERY_QUEUE.to_owned()))
-        .send()
-        .await
-        .unwrap();
-    page.items()
+    let mut items = Vec::new();
+    for key in queue_keys(IGV_AWAITING_DELIVERY_QUEUE) {
+        let page = table
+            .client
+            .query()
+            .table_name(&table.name)
+            .index_name(QUEUE_INDEX)
+            .key_condition_expression("queue_pk = :q")
+            .expression_attribute_values(":q", AttributeValue::S(key))
+            .send()
+            .await
+            .unwrap();
+        items.extend(page.items().iter().cloned());
+    }
+    items.sort_by_key(|i| attr_s(i, QUEUE_SK).map(str::to_owned));
+    items
         .iter()
         .filter_map(|i| attr_s(i, "order_id").map(str::to_owned))
         .collect()
@@ -592,7 +602,10 @@ async fn a_late_status_1_never_puts_an_order_back_in_the_awaiting_delivery_queue
         200
     );
     let view = table.get(&igv_order_pk("41"), ORDER_SK).await.unwrap();
-    assert_eq!(attr_s(&view, QUEUE_PK), Some(IGV_AWAITING_DELIVERY_QUEUE));
+    assert_eq!(
+        attr_s(&view, QUEUE_PK),
+        Some(queue_key(IGV_AWAITING_DELIVERY_QUEUE, &igv_order_pk("41")).as_str())
+    );
     assert_eq!(
         send(
             &cb,

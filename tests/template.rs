@@ -388,6 +388,18 @@ fn the_defaults_admit_a_festivals_peak_at_every_layer() {
         "{per_key} units/s per changes key"
     );
 
+    // The changes index is warm for every new order's entry; no key of a work queue that every
+    // paid order enters is hot (the queue index's default 4,000 units/s cover it twice over).
+    let table = resource(&template, "IngestTable").unwrap();
+    assert!(table.contains("WriteUnitsPerSecond: !Ref ChangesIndexWarmWriteUnitsPerSecond"));
+    assert!(d("ChangesIndexWarmWriteUnitsPerSecond") >= (PEAK_PUSHES + PEAK_CALLBACKS) * 2.0 * HEADROOM);
+    const { assert!(PEAK_CALLBACKS * 2.0 * HEADROOM <= 4_000.0) };
+    let per_queue_key = PEAK_CALLBACKS * 2.0 / f64::from(shared::keys::QUEUE_SHARDS);
+    assert!(
+        per_queue_key <= PARTITION_WRITE_UNITS / 2.0,
+        "{per_queue_key} units/s per awaiting-delivery key"
+    );
+
     // The hand-off: a stream shard per 1,000 write units of warm throughput at the least, each
     // publishing ParallelizationFactor batches at once.
     let publisher = resource(&template, "PublisherFunction").unwrap();

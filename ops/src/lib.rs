@@ -13,7 +13,7 @@ use shared::feed::CheckpointKey;
 use shared::igv::store::CALLBACK_ITEM_TYPE;
 use shared::keys::{
     LINKBEST_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, LIST_SK_PREFIX, ORDER_SK,
-    QUEUE_INDEX, SETTLEMENT_SK_PREFIX, igv_order_pk, linkbest_order_pk,
+    QUEUE_INDEX, SETTLEMENT_SK_PREFIX, igv_order_pk, linkbest_order_pk, queue_keys,
 };
 use shared::linkbest::store::PUSH_ITEM_TYPE;
 use shared::store::Item;
@@ -125,17 +125,23 @@ impl Ops {
         self.store.partition(pk).await.map_err(|e| e.to_string())
     }
 
-    /// The items of the sparse `queue` index under `queue` with `queue_sk` in `[from, to]`.
-    async fn queue(&self, queue: &str, from: &str, to: &str) -> OpsResult<Vec<Item>> {
-        let request = self
-            .client
-            .query()
-            .index_name(QUEUE_INDEX)
-            .key_condition_expression("queue_pk = :q AND queue_sk BETWEEN :from AND :to")
-            .expression_attribute_values(":q", AttributeValue::S(queue.to_owned()))
-            .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
-            .expression_attribute_values(":to", AttributeValue::S(to.to_owned()));
-        self.query(request).await
+    /// The items of the sparse `queue` index in `queue` (every shard of it, and the unsharded key
+    /// of items queued before) with `queue_sk` in `[from, to]`, merged oldest first.
+    pub async fn queue(&self, queue: &str, from: &str, to: &str) -> OpsResult<Vec<Item>> {
+        let mut items = Vec::new();
+        for key in queue_keys(queue) {
+            let request = self
+                .client
+                .query()
+                .index_name(QUEUE_INDEX)
+                .key_condition_expression("queue_pk = :q AND queue_sk BETWEEN :from AND :to")
+                .expression_attribute_values(":q", AttributeValue::S(key))
+                .expression_attribute_values(":from", AttributeValue::S(from.to_owned()))
+                .expression_attribute_values(":to", AttributeValue::S(to.to_owned()));
+            items.extend(self.query(request).await?);
+        }
+        items.sort_by_key(|item| s(item, "queue_sk"));
+        Ok(items)
     }
 
     /// The listed orders the orders feed found that the pushes never told about (or whose status

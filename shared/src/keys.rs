@@ -73,10 +73,47 @@ pub const CHANGES_DAY_SHARDS: u32 = 16;
 /// `<day>#<shard>`, the shard a stable hash (FNV-1a) of `pk`, so an order's items of one day
 /// share one key and the day's orders spread evenly.
 pub fn changed_day_key(day: &str, pk: &str) -> String {
+    format!("{day}#{:02}", shard_of(pk, CHANGES_DAY_SHARDS))
+}
+
+/// A stable shard of partition `pk` among `shards` (FNV-1a: the same on every machine and
+/// release, unlike the standard library's hasher).
+pub fn shard_of(pk: &str, shards: u32) -> u32 {
     let hash = pk.bytes().fold(0x811c_9dc5_u32, |h, b| {
         (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
     });
-    format!("{day}#{:02}", hash % CHANGES_DAY_SHARDS)
+    hash % shards
+}
+
+/// How many `queue` index keys each work queue many orders enter is spread over (issue #27, README
+/// "Capacity"): the awaiting-delivery queue takes every paid iGV order (500 a second at the
+/// stated peak, ~2 write units each as the item enters and changes in the index), the
+/// found-only-by-poll queues every order the list finds that the pushes missed. 16 keys keep each
+/// under a tenth of a partition's 1,000 units/s at the peak.
+pub const QUEUE_SHARDS: u32 = 16;
+
+/// The `queue` index key of the item of partition `pk` in `queue`: `<queue>#<shard>`.
+pub fn queue_key(queue: &str, pk: &str) -> String {
+    format!("{queue}#{:02}", shard_of(pk, QUEUE_SHARDS))
+}
+
+/// Every `queue` index key of `queue`: its shards, and the queue alone (the key of items queued
+/// before the queues were sharded). A reader queries each (oldest first within each) and merges
+/// them by `queue_sk`.
+pub fn queue_keys(queue: &str) -> Vec<String> {
+    (0..QUEUE_SHARDS)
+        .map(|shard| format!("{queue}#{shard:02}"))
+        .chain(std::iter::once(queue.to_owned()))
+        .collect()
+}
+
+/// Whether `queue_pk` is one of `queue`'s keys (a shard of it, or the queue alone).
+pub fn in_queue(queue_pk: &str, queue: &str) -> bool {
+    queue_pk == queue
+        || queue_pk
+            .strip_prefix(queue)
+            .and_then(|rest| rest.strip_prefix('#'))
+            .is_some_and(|shard| shard.len() == 2 && shard.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// Every `changes` index key of `day`: its shards, and the day alone (the key of items written
@@ -184,6 +221,41 @@ mod tests {
         let pk = linkbest_order_pk("PUSH#1");
         assert_ne!(pk, linkbest_push_pk("1"));
         assert!(pk.starts_with(LINKBEST_ORDER_PREFIX));
+    }
+
+    #[test]
+    fn a_queue_spreads_over_its_keys_and_its_keys_are_told_apart() {
+        let mut counts = [0u32; QUEUE_SHARDS as usize];
+        for n in 0..32_000u32 {
+            let key = queue_key(
+                IGV_AWAITING_DELIVERY_QUEUE,
+                &igv_order_pk(&format!("1689{n:012}")),
+            );
+            assert!(in_queue(&key, IGV_AWAITING_DELIVERY_QUEUE), "{key}");
+            assert!(!in_queue(&key, IGV_AWAITING_DELIVERY_HELD_QUEUE), "{key}");
+            let shard: usize = key.rsplit('#').next().unwrap().parse().unwrap();
+            counts[shard] += 1;
+        }
+        let share = 32_000 / QUEUE_SHARDS;
+        assert!(
+            counts.iter().all(|&c| c > share * 8 / 10 && c < share * 12 / 10),
+            "{counts:?}"
+        );
+        let keys = queue_keys(LINKBEST_FOUND_ONLY_BY_POLL_QUEUE);
+        assert_eq!(keys.len(), QUEUE_SHARDS as usize + 1);
+        assert!(
+            keys.iter()
+                .all(|k| in_queue(k, LINKBEST_FOUND_ONLY_BY_POLL_QUEUE))
+        );
+        assert!(!in_queue(
+            IGV_AWAITING_DELIVERY_HELD_QUEUE,
+            IGV_AWAITING_DELIVERY_QUEUE
+        ));
+        assert!(!in_queue("IGV#AWAITING_DELIVERY#1", IGV_AWAITING_DELIVERY_QUEUE));
+        assert!(!in_queue(
+            LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE,
+            LINKBEST_FOUND_ONLY_BY_POLL_QUEUE
+        ));
     }
 
     #[test]

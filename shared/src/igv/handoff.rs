@@ -8,7 +8,7 @@ use super::protocol::AWAITING_DELIVERY;
 use super::store::{ORDER_ITEM_TYPE, STATUS_VERSION};
 use crate::handoff::contract::rfc3339_from_epoch;
 use crate::handoff::{Change, Channel, OrderEvent, TableKey, ViewChange};
-use crate::keys::{IGV_AWAITING_DELIVERY_QUEUE, IGV_ORDER_PREFIX, ORDER_SK, QUEUE_PK};
+use crate::keys::{IGV_AWAITING_DELIVERY_QUEUE, IGV_ORDER_PREFIX, ORDER_SK, QUEUE_PK, in_queue};
 use crate::store::ITEM_TYPE;
 
 pub const PARTNER: &str = "igv";
@@ -48,7 +48,7 @@ pub fn describe(change: &ViewChange) -> Option<OrderEvent> {
     } else {
         event.changes.push(Change::Updated);
     }
-    let queued = |queue: Option<&str>| queue == Some(IGV_AWAITING_DELIVERY_QUEUE);
+    let queued = |queue: Option<&str>| queue.is_some_and(|q| in_queue(q, IGV_AWAITING_DELIVERY_QUEUE));
     // Before the change: the old image's queue; on a replay (no old image), the item was in the
     // queue exactly when its status was 1 (it is in it now, so it was never held).
     let was_queued = match change.old {

@@ -7,7 +7,7 @@ use time::OffsetDateTime;
 use crate::igv::protocol::{CallbackHeaders, StatusCallback};
 use crate::keys::{
     CALLBACK_SK, IGV_AWAITING_DELIVERY_HELD_QUEUE, IGV_AWAITING_DELIVERY_QUEUE, IGV_NOT_UNDERSTOOD_QUEUE,
-    ORDER_SK, QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk,
+    ORDER_SK, QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk, queue_key,
 };
 use crate::store::{
     ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
@@ -188,7 +188,9 @@ fn order_view_update(new: &NewCallback<'_>, timestamp_ms: u64) -> ForwardUpdate 
     if cb.awaits_delivery() {
         // Into the awaiting-delivery queue, unless the order already left status 1 once: then
         // into the held queue its `queue_hold` names (one update, no read).
-        defaults.push((QUEUE_PK, QUEUE_HOLD, s(IGV_AWAITING_DELIVERY_QUEUE)));
+        // The queue's key is one of its shards (the order's, no hot key at a festival's peak).
+        let awaiting = queue_key(IGV_AWAITING_DELIVERY_QUEUE, &igv_order_pk(&cb.order_id));
+        defaults.push((QUEUE_PK, QUEUE_HOLD, s(awaiting)));
         set.push((
             QUEUE_SK,
             s(awaiting_delivery_sort_key(h.timestamp_ms, &cb.order_id)),

@@ -36,7 +36,7 @@ use crate::json::RawObject;
 use crate::keys::{
     LINKBEST_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_SYNC_PK,
     LINKBEST_UNLINKED_PK, LIST_SK_PREFIX, ORDER_SK, ORDERS_CHECKPOINT_SK, QUEUE_PK, QUEUE_SK,
-    linkbest_order_pk, validate_id,
+    linkbest_order_pk, queue_key, validate_id,
 };
 use crate::store::batch::{CONCURRENCY, Key};
 use crate::store::{ITEM_TYPE, Item, RecordWrite, Store, StoreError, ViewWrite, digest, get_s, s, timestamp};
@@ -290,7 +290,10 @@ fn listed_item(row: &ListedOrder, listed_at: OffsetDateTime, finding: Finding) -
     };
     if let Some((queue, finding)) = queue {
         item.insert("finding".to_owned(), s(finding));
-        item.insert(QUEUE_PK.to_owned(), s(queue));
+        item.insert(
+            QUEUE_PK.to_owned(),
+            s(queue_key(queue, &linkbest_order_pk(&row.order_sn))),
+        );
         item.insert(QUEUE_SK.to_owned(), s(format!("{listed}#{}", row.order_sn)));
     }
     item
