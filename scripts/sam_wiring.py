@@ -1,6 +1,7 @@
 """Prints, as JSON, how AWS SAM wires template.yaml once transformed (AWS's own translator, the
 aws-sam-translator of the pinned aws-sam-cli, offline): what each HTTP route, schedule and
-permission invokes, and each function's CodeDeploy deployment group. tests/template.rs reads it.
+permission invokes, each API's routes and stages, and each function's CodeDeploy deployment group.
+tests/template.rs reads it.
 
     sam_wiring.py TEMPLATE
 """
@@ -43,7 +44,8 @@ def main():
         if resource["Type"] == "AWS::Serverless::Function":
             resource["Properties"]["CodeUri"] = "s3://bucket/key"  # a built artifact's place
     resources = transform(template, {}, NoManagedPolicies())["Resources"]
-    wiring = {"routes": {}, "schedules": {}, "permissions": {}, "deployment_groups": {}, "aliases": {}}
+    wiring = {"routes": {}, "schedules": {}, "permissions": {}, "deployment_groups": {}, "aliases": {},
+              "api_routes": {}, "stages": {}}
     for name, resource in resources.items():
         kind, props = resource["Type"], resource.get("Properties", {})
         if kind == "AWS::ApiGatewayV2::Api":
@@ -51,6 +53,10 @@ def main():
                 for method, spec in methods.items():
                     uri = spec["x-amazon-apigateway-integration"]["uri"]
                     wiring["routes"][f"{method} {path}"] = invoked(uri)
+                    wiring["api_routes"].setdefault(name, []).append(path)
+        elif kind == "AWS::ApiGatewayV2::Stage":
+            # Which API the stage serves, and its name (a parameter's Ref, or a literal).
+            wiring["stages"][name] = {"api": props["ApiId"]["Ref"], "name": props["StageName"]}
         elif kind == "AWS::Events::Rule" and "ScheduleExpression" in props:
             wiring["schedules"][name] = [invoked(t["Arn"]) for t in props["Targets"]]
         elif kind == "AWS::Events::Rule":

@@ -214,6 +214,44 @@ fn routes_and_schedules_target_the_alias_and_rollback_alarms_watch_the_new_versi
         assert_eq!(routes[route], target, "{route}");
         assert_eq!(alias_of(target).as_deref(), Some(function));
     }
+    // Issue #27.2: each partner's route on an API of its own, whose one stage is named by that
+    // partner's path key (no `$default` stage): a request without the key matches no route of
+    // any stage, so it never spends the route's throttle budget.
+    assert_eq!(
+        wiring["api_routes"],
+        serde_json::json!({"LinkbestApi": ["/linkbest/postback"], "IgvApi": ["/igv/order-status"]})
+    );
+    let stages = wiring["stages"].as_object().unwrap();
+    assert_eq!(stages.len(), 2, "one stage per API: {stages:?}");
+    for (api, key) in [("LinkbestApi", "LinkbestPathKey"), ("IgvApi", "IgvPathKey")] {
+        assert!(
+            stages
+                .values()
+                .any(|s| s["api"] == api && s["name"] == serde_json::json!({"Ref": key})),
+            "{api}'s stage is named by {key}: {stages:?}"
+        );
+    }
+    let template_text = template();
+    for key in ["LinkbestPathKey", "IgvPathKey"] {
+        // The parameter's own lines: those indented under its name.
+        let header = format!("  {key}:");
+        let parameter = template_text
+            .lines()
+            .skip_while(|l| *l != header)
+            .skip(1)
+            .take_while(|l| l.starts_with("    "))
+            .collect::<Vec<_>>()
+            .join("\n");
+        assert!(
+            !parameter.contains("Default:"),
+            "{key} has no default: a default is public"
+        );
+        assert!(
+            parameter.contains(r#"AllowedPattern: "^[A-Za-z0-9_-]{22,128}$""#),
+            "{key}"
+        );
+    }
+
     let schedules = wiring["schedules"].as_object().unwrap();
     assert_eq!(schedules.len(), 2, "settlement and orders: {schedules:?}");
     for (name, targets) in schedules {
@@ -311,24 +349,26 @@ fn default_of(template: &str, parameter: &str) -> f64 {
 fn the_defaults_admit_a_festivals_peak_at_every_layer() {
     let template = template();
     let d = |p: &str| default_of(&template, p);
-    let api = resource(&template, "HttpApi").unwrap();
 
     // API Gateway: a budget per partner route, wired to its parameters.
-    for (route, rate, burst, peak) in [
+    for (api, route, rate, burst, peak) in [
         (
+            "LinkbestApi",
             "ANY /linkbest/postback",
             "PostbackRateLimit",
             "PostbackBurstLimit",
             PEAK_PUSHES,
         ),
         (
+            "IgvApi",
             "ANY /igv/order-status",
             "CallbackRateLimit",
             "CallbackBurstLimit",
             PEAK_CALLBACKS,
         ),
     ] {
-        let settings = api
+        let settings = resource(&template, api)
+            .unwrap()
             .split(&format!("\"{route}\":"))
             .nth(1)
             .unwrap_or_else(|| panic!("{route} has route settings of its own"));
