@@ -12,6 +12,7 @@ mod histories;
 mod hostile;
 mod operator;
 mod orders;
+mod peak;
 mod postback;
 mod secrets;
 mod settlement;

@@ -11,6 +11,8 @@ pub mod dynamodb_local;
 pub mod eventbridge_standin;
 pub mod faults;
 pub mod feeds;
+pub mod festival;
+pub mod heat;
 pub mod history;
 pub mod linkbest_standin;
 pub mod logs;

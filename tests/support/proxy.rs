@@ -8,11 +8,19 @@
 //! connection closes both. The count is taken where the request reaches the server, so it is the
 //! same for any client, in any language, retries included (the bench counts both the Rust
 //! functions and the Python baseline this way).
+//!
+//! Partition keys (issue #27, [`crate::heat`]): the proxy can record every write's partition-key
+//! values for the table and each index (key schema from `template.yaml`) per second — the heat
+//! report — and refuse a write whose key is past a per-partition budget exactly as DynamoDB
+//! answers a hot partition (`ThrottlingException` with a key-range reason; a transaction
+//! cancelled with `ThrottlingError` at the item's position), without forwarding it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+use crate::heat::{Heat, KeySchema, Target, Tracker, Written};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -69,6 +77,64 @@ struct Counts {
     units: BTreeMap<String, (f64, f64)>,
 }
 
+/// Maps a key before it is budgeted (e.g. [`crate::heat::unsharded`]: the key design before #27).
+pub type KeyMap = Arc<dyn Fn(&Target, &str) -> String + Send + Sync>;
+
+/// Partition keys written: the heat, and the budget when one is set.
+struct Keys {
+    tracker: Tracker,
+    started: Instant,
+    heat: Heat,
+    /// Units a second each partition-key value may take (a partition's, scaled), and how keys are
+    /// mapped before they are counted against it.
+    budget: Option<(f64, KeyMap)>,
+    /// (tokens, last refill) per mapped key.
+    buckets: HashMap<(Target, String), (f64, Instant)>,
+    /// Writes refused per mapped key.
+    throttled: BTreeMap<(Target, String), u64>,
+}
+
+impl Keys {
+    /// Whether the writes fit their keys' budgets (taking the units when they do); the items of
+    /// the request that do not.
+    fn admit(&mut self, written: &[Written]) -> Result<(), Vec<usize>> {
+        let Some((rate, map)) = &self.budget else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        let mut over = Vec::new();
+        let mut wanted: HashMap<(Target, String), f64> = HashMap::new();
+        for w in written {
+            *wanted
+                .entry((w.target.clone(), map(&w.target, &w.key)))
+                .or_default() += w.units;
+        }
+        for (key, units) in &wanted {
+            let (tokens, last) = self.buckets.entry(key.clone()).or_insert((*rate, now));
+            *tokens = (*tokens + now.duration_since(*last).as_secs_f64() * rate).min(*rate);
+            *last = now;
+            if *tokens < *units {
+                *self.throttled.entry(key.clone()).or_default() += 1;
+                over.extend(
+                    written
+                        .iter()
+                        .filter(|w| w.target == key.0 && map(&w.target, &w.key) == key.1)
+                        .map(|w| w.item),
+                );
+            }
+        }
+        if !over.is_empty() {
+            over.sort_unstable();
+            over.dedup();
+            return Err(over);
+        }
+        for (key, units) in wanted {
+            self.buckets.get_mut(&key).expect("filled above").0 -= units;
+        }
+        Ok(())
+    }
+}
+
 /// A running proxy.
 #[derive(Clone)]
 pub struct FaultyProxy {
@@ -76,6 +142,7 @@ pub struct FaultyProxy {
     plan: Arc<Mutex<Plan>>,
     counts: Arc<Mutex<Counts>>,
     capacity: Arc<std::sync::atomic::AtomicBool>,
+    keys: Arc<Mutex<Option<Keys>>>,
 }
 
 impl FaultyProxy {
@@ -95,14 +162,25 @@ impl FaultyProxy {
         let plan: Arc<Mutex<Plan>> = Arc::new(Mutex::new(Arc::new(|_: &str| Mode::Pass)));
         let counts = Arc::new(Mutex::new(Counts::default()));
         let capacity = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let (p, c, m) = (Arc::clone(&plan), Arc::clone(&counts), Arc::clone(&capacity));
+        let keys: Arc<Mutex<Option<Keys>>> = Arc::default();
+        let (p, c, m, k) = (
+            Arc::clone(&plan),
+            Arc::clone(&counts),
+            Arc::clone(&capacity),
+            Arc::clone(&keys),
+        );
         tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let _ = client.set_nodelay(true);
-                let (upstream, plan, counts, measure) =
-                    (upstream.clone(), Arc::clone(&p), Arc::clone(&c), Arc::clone(&m));
+                let (upstream, plan, counts, measure, keys) = (
+                    upstream.clone(),
+                    Arc::clone(&p),
+                    Arc::clone(&c),
+                    Arc::clone(&m),
+                    Arc::clone(&k),
+                );
                 tokio::spawn(async move {
-                    let _ = serve(client, &upstream, plan, counts, measure).await;
+                    let _ = serve(client, &upstream, plan, counts, measure, keys).await;
                 });
             }
         });
@@ -111,7 +189,42 @@ impl FaultyProxy {
             plan,
             counts,
             capacity,
+            keys,
         }
+    }
+
+    /// From now on, records every write's partition-key values (table and indexes, the
+    /// template's key schema) per second, and, with `budget`, refuses a write whose (mapped) key
+    /// has no units left this second as DynamoDB refuses a hot partition.
+    pub fn watch_keys(&self, budget: Option<(f64, KeyMap)>) {
+        *self.keys.lock().expect("not poisoned") = Some(Keys {
+            tracker: Tracker::new(KeySchema::from_template()),
+            started: Instant::now(),
+            heat: Heat::default(),
+            budget,
+            buckets: HashMap::new(),
+            throttled: BTreeMap::new(),
+        });
+    }
+
+    /// The writes recorded since [`FaultyProxy::watch_keys`], by key and second.
+    pub fn heat(&self) -> Heat {
+        self.keys
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|k| k.heat.clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes refused for their key's budget, by (mapped) key.
+    pub fn throttled_keys(&self) -> BTreeMap<(Target, String), u64> {
+        self.keys
+            .lock()
+            .expect("not poisoned")
+            .as_ref()
+            .map(|k| k.throttled.clone())
+            .unwrap_or_default()
     }
 
     pub fn endpoint(&self) -> String {
@@ -334,12 +447,67 @@ fn error_answer(error_type: &str, body: &str) -> Vec<u8> {
     .into_bytes()
 }
 
+/// Records the request's written keys and checks them against their budgets: the throttling
+/// answer DynamoDB gives when a key is over, or `None` to go on.
+fn key_budget(keys: &Mutex<Option<Keys>>, op: &str, request: &[u8]) -> Option<Vec<u8>> {
+    let mut guard = keys.lock().expect("not poisoned");
+    let keys = guard.as_mut()?;
+    let end = request.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let body: serde_json::Value = serde_json::from_slice(&request[end + 4..]).ok()?;
+    let written = keys.tracker.peek(op, &body);
+    if written.is_empty() {
+        return None;
+    }
+    match keys.admit(&written) {
+        Ok(()) => {
+            keys.tracker.apply(op, &body);
+            let second = keys.started.elapsed().as_secs();
+            keys.heat.record(second, &written);
+            None
+        }
+        Err(items) if op == "TransactWriteItems" => {
+            let n = body["TransactItems"].as_array().map_or(1, Vec::len);
+            let codes: Vec<&str> = (0..n)
+                .map(|i| {
+                    if items.contains(&i) {
+                        "ThrottlingError"
+                    } else {
+                        "None"
+                    }
+                })
+                .collect();
+            let reasons: Vec<serde_json::Value> = codes
+                .iter()
+                .map(|code| match *code {
+                    "None" => serde_json::json!({"Code": "None"}),
+                    _ => serde_json::json!({"Code": code, "Message": "Throughput exceeds the current capacity for one or more global secondary indexes or the table. DynamoDB is automatically scaling your table or index so please try again shortly."}),
+                })
+                .collect();
+            let body = serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#TransactionCanceledException",
+                "CancellationReasons": reasons,
+                "Message": format!("Transaction cancelled, please refer cancellation reasons for specific reasons [{}]", codes.join(", ")),
+            });
+            Some(error_answer("TransactionCanceledException", &body.to_string()))
+        }
+        Err(_) => {
+            let body = serde_json::json!({
+                "__type": "com.amazonaws.dynamodb.v20120810#ThrottlingException",
+                "message": "Throughput exceeds the current capacity of your table or index. DynamoDB is automatically scaling your table or index so please try again shortly.",
+                "throttlingReasons": [{"reason": "IndexWriteKeyRangeThroughputExceeded"}],
+            });
+            Some(error_answer("ThrottlingException", &body.to_string()))
+        }
+    }
+}
+
 async fn serve(
     client: TcpStream,
     upstream: &str,
     plan: Arc<Mutex<Plan>>,
     counts: Arc<Mutex<Counts>>,
     measure: Arc<std::sync::atomic::AtomicBool>,
+    keys: Arc<Mutex<Option<Keys>>>,
 ) -> std::io::Result<()> {
     let mut client = Conn::new(client);
     let mut server: Option<Conn> = None;
@@ -349,6 +517,16 @@ async fn serve(
             return Ok(());
         }
         let op = operation(&request);
+        if let Some(answer) = key_budget(&keys, &op, &request) {
+            *counts
+                .lock()
+                .expect("not poisoned")
+                .faults
+                .entry("key_throttled")
+                .or_default() += 1;
+            client.stream.write_all(&answer).await?;
+            continue;
+        }
         let measuring = measure.load(std::sync::atomic::Ordering::SeqCst);
         let request = if measuring {
             asking_capacity(request, &op)
