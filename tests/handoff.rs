@@ -7,27 +7,23 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use serde_json::{Value, json};
-use shared::feed::BoxFuture;
 use shared::handoff::Describe;
 use shared::handoff::eventbridge::EventBridgeBus;
 use shared::handoff::publish::{BatchOutcome, Publisher, RetrySettings, publish};
 use shared::handoff::replay::{republish_partitions, republish_range};
-use shared::handoff::set_aside::{SetAside, SetAsideRecord};
+use shared::handoff::set_aside::{KeepNothing, SetAside};
 use shared::igv::callback::Callback;
-use shared::igv::protocol::signature_hex;
 use shared::linkbest::api::parse_envelope;
 use shared::linkbest::orders::parse_orders;
 use shared::linkbest::postback::Postback;
-use shared::linkbest::push::sign_hex;
 use shared::linkbest::settlement::parse_changes;
 use shared::secret::parse_secret_list;
-use shared::store::{Store, StoreError};
+use shared::store::Store;
 use testkit::eventbridge_standin::{EventBridgeStandIn, Received};
+use testkit::festival::{signed_callback, signed_push};
 use testkit::proxy::FaultyProxy;
 use testkit::stream_reader::{lambda_event, records};
-use testkit::{
-    TestTable, body_text, http_request, local_callback, local_postback, local_setting, workspace_root,
-};
+use testkit::{TestTable, body_text, local_callback, local_postback, local_setting, workspace_root};
 use time::OffsetDateTime;
 
 const VIEWS: &[Describe] = shared::VIEWS;
@@ -81,32 +77,12 @@ async fn bundle() -> Bundle {
 
 impl Bundle {
     async fn push(&self, push_id: u64, create_time: u64, order_sn: &str, status: &str) -> String {
-        let sign = sign_hex(
-            &self.token,
-            "order.status",
-            &push_id.to_string(),
-            &create_time.to_string(),
-        );
-        let body = format!(
-            r#"{{"PushId":{push_id},"EventType":"order.status","CreateTime":{create_time},"Sign":"{sign}","Data":{{"OrderSn":"{order_sn}","Status":"{status}","OrdersPrice":129.90,"SiterCommission":"6.49","Currency":"CNY"}}}}"#
-        );
-        body_text(&self.postback.handle(http_request("POST", body)).await)
+        let request = signed_push(&self.token, push_id, create_time as i64, order_sn, status);
+        body_text(&self.postback.handle(request).await)
     }
 
     async fn callback(&self, request_id: &str, ts_ms: u64, order_id: &str, status: &str) -> u16 {
-        let ts = ts_ms.to_string();
-        let sig = signature_hex(&self.secret, &ts, request_id);
-        let body = format!(
-            r#"{{"createdAt":"2025-12-17T13:44:16","orderId":{order_id},"orderNum":"SO{order_id}","sellerOrderStatus":{status},"buyerId":"1907369850568257537"}}"#
-        );
-        let request = lambda_http::http::Request::builder()
-            .method("POST")
-            .uri("https://example.com/igv/order-status")
-            .header("x-request-id", request_id)
-            .header("x-timestamp", ts.as_str())
-            .header("x-signature", sig.as_str())
-            .body(lambda_http::Body::Text(body))
-            .unwrap();
+        let request = signed_callback(&self.secret, request_id, ts_ms, order_id, status);
         self.callback.handle(request).await.status().as_u16()
     }
 
@@ -160,7 +136,7 @@ async fn run(event: &Value, bus: &EventBridgeStandIn) -> BatchOutcome {
     publish(
         records,
         VIEWS,
-        to(&EventBridgeBus::new(bus.client(), BUS), &Nowhere),
+        to(&EventBridgeBus::new(bus.client(), BUS), &KeepNothing),
     )
     .await
 }
@@ -172,20 +148,6 @@ fn to<'a>(bus: &'a EventBridgeBus, set_aside: &'a dyn SetAside) -> Publisher<'a>
         set_aside,
         retry: FAST,
         deadline: None,
-    }
-}
-
-/// A set-aside that cannot keep anything (where no poison is expected, one would be reported).
-struct Nowhere;
-
-impl SetAside for Nowhere {
-    fn set_aside<'a>(&'a self, _: &'a SetAsideRecord) -> BoxFuture<'a, Result<(), StoreError>> {
-        Box::pin(async {
-            Err(StoreError::Unexpected {
-                operation: "PutItem",
-                detail: "no set-aside in this test".into(),
-            })
-        })
     }
 }
 
@@ -427,7 +389,7 @@ async fn refused_entries_are_retried_and_reported_from_the_first_poison_is_set_a
     assert_eq!((outcome.set_aside, outcome.first_failure), (1, None));
     assert_eq!(shared::handoff::set_aside::list(&b.store).await.unwrap().len(), 1);
     // With the table unreachable too, the poison record is what the answer names.
-    let outcome = publish(&failing, VIEWS, to(&eventbridge, &Nowhere)).await;
+    let outcome = publish(&failing, VIEWS, to(&eventbridge, &KeepNothing)).await;
     assert_eq!(outcome.first_failure.as_deref(), Some("poison-13"));
     let sequence = |i: usize| {
         records[i]["dynamodb"]["SequenceNumber"]

@@ -24,7 +24,7 @@ use lambda_http::http::HeaderValue;
 use lambda_http::{Body, Request};
 use shared::handoff::Describe;
 use shared::handoff::publish::{Bus, BusError, Entry, Publisher, RetrySettings, publish};
-use shared::handoff::set_aside::{SetAside, SetAsideRecord};
+use shared::handoff::set_aside::KeepNothing;
 use shared::igv::callback::Callback;
 use shared::igv::protocol::signature_hex;
 use shared::igv::settings::CallbackConfig;
@@ -245,20 +245,3 @@ impl Bus for AcceptAll {
 
 criterion_group!(handlers, benches);
 criterion_main!(handlers);
-
-/// No record of the bench is poison; a set-aside that keeps nothing.
-struct KeepNothing;
-
-impl SetAside for KeepNothing {
-    fn set_aside<'a>(
-        &'a self,
-        _: &'a SetAsideRecord,
-    ) -> shared::feed::BoxFuture<'a, Result<(), shared::store::StoreError>> {
-        Box::pin(async {
-            Err(shared::store::StoreError::Unexpected {
-                operation: "PutItem",
-                detail: "the bench keeps nothing".into(),
-            })
-        })
-    }
-}

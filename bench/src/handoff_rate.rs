@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 use shared::handoff::publish::{Publisher, RetrySettings, publish};
-use shared::handoff::set_aside::{SetAside, SetAsideRecord};
+use shared::handoff::set_aside::KeepNothing;
 use testkit::eventbridge_standin::EventBridgeStandIn;
 
 /// The template's stream mapping: `BatchSize` and `ParallelizationFactor`.
@@ -24,23 +24,6 @@ const BATCH: usize = 100;
 const PARALLEL: usize = 4;
 /// The stated peak (README "Capacity"): events a second, one per delivery.
 const PEAK_EVENTS: f64 = 2_500.0;
-
-/// No record here is poison.
-struct KeepNothing;
-
-impl SetAside for KeepNothing {
-    fn set_aside<'a>(
-        &'a self,
-        _: &'a SetAsideRecord,
-    ) -> shared::feed::BoxFuture<'a, Result<(), shared::store::StoreError>> {
-        Box::pin(async {
-            Err(shared::store::StoreError::Unexpected {
-                operation: "PutItem",
-                detail: "nothing is kept".into(),
-            })
-        })
-    }
-}
 
 fn records(template: &Value, n: usize, tag: &str) -> Vec<Value> {
     (0..n)

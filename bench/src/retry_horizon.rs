@@ -44,6 +44,24 @@ pub struct Admission {
     pub concurrency: Option<f64>,
 }
 
+/// The template's defaults (README "Capacity") and the settings before issue #27 (every route at
+/// 50 requests/s, burst 100: `DefaultRouteSettings`).
+pub const DEFAULT_POSTBACK: Admission = Admission {
+    rate: 4_000.0,
+    burst: 4_000.0,
+    concurrency: Some(400.0),
+};
+pub const DEFAULT_CALLBACK: Admission = Admission {
+    rate: 1_000.0,
+    burst: 1_000.0,
+    concurrency: Some(100.0),
+};
+pub const BEFORE_27: Admission = Admission {
+    rate: 50.0,
+    burst: 100.0,
+    concurrency: None,
+};
+
 pub const SECONDS_PER_DELIVERY: f64 = 0.1;
 pub const RAMP_SECONDS: u64 = 60;
 pub const HOLD_SECONDS: u64 = 1_800;
@@ -129,69 +147,23 @@ pub fn simulate(partner: &Partner, peak: f64, admission: Admission) -> Outcome {
 }
 
 fn main() {
-    // The stated peak and the template's defaults (README "Capacity"), and the settings before
-    // issue #27: every route at 50 requests/s, burst 100 (DefaultRouteSettings).
     let cases: [(&str, &Partner, f64, Admission); 6] = [
-        (
-            "defaults",
-            &LINKBEST,
-            2_000.0,
-            Admission {
-                rate: 4_000.0,
-                burst: 4_000.0,
-                concurrency: Some(400.0),
-            },
-        ),
-        (
-            "defaults",
-            &IGV,
-            500.0,
-            Admission {
-                rate: 1_000.0,
-                burst: 1_000.0,
-                concurrency: Some(100.0),
-            },
-        ),
+        ("defaults", &LINKBEST, 2_000.0, DEFAULT_POSTBACK),
+        ("defaults", &IGV, 500.0, DEFAULT_CALLBACK),
         (
             "defaults, peak x 2.5 (past the headroom)",
             &LINKBEST,
             5_000.0,
-            Admission {
-                rate: 4_000.0,
-                burst: 4_000.0,
-                concurrency: Some(400.0),
-            },
+            DEFAULT_POSTBACK,
         ),
         (
             "defaults, peak x 2.5 (past the headroom)",
             &IGV,
             1_250.0,
-            Admission {
-                rate: 1_000.0,
-                burst: 1_000.0,
-                concurrency: Some(100.0),
-            },
+            DEFAULT_CALLBACK,
         ),
-        (
-            "before #27 (50/s, burst 100)",
-            &LINKBEST,
-            2_000.0,
-            Admission {
-                rate: 50.0,
-                burst: 100.0,
-                concurrency: None,
-            },
-        ),
-        (
-            "before #27 (50/s, burst 100)",
-            &IGV,
-            200.0,
-            Admission {
-                rate: 50.0,
-                burst: 100.0,
-                concurrency: None,
-            },
-        ),
+        ("before #27 (50/s, burst 100)", &LINKBEST, 2_000.0, BEFORE_27),
+        ("before #27 (50/s, burst 100)", &IGV, 200.0, BEFORE_27),
     ];
     println!(
         "| settings | partner | first attempts/s | deliveries | exhausted every retry | attempts per delivery | worst lag |"
@@ -215,27 +187,13 @@ fn main() {
 mod tests {
     use super::*;
 
-    const DEFAULT_LINKBEST: Admission = Admission {
-        rate: 4_000.0,
-        burst: 4_000.0,
-        concurrency: Some(400.0),
-    };
-
     #[test]
     fn at_the_defaults_the_stated_peak_exhausts_nobodys_retries() {
-        let o = simulate(&LINKBEST, 2_000.0, DEFAULT_LINKBEST);
+        let o = simulate(&LINKBEST, 2_000.0, DEFAULT_POSTBACK);
         assert_eq!(o.exhausted, 0.0);
         assert!((o.attempts_per_delivery - 1.0).abs() < 1e-9, "{o:?}");
         assert_eq!(o.worst_lag, 0);
-        let igv = simulate(
-            &IGV,
-            500.0,
-            Admission {
-                rate: 1_000.0,
-                burst: 1_000.0,
-                concurrency: Some(100.0),
-            },
-        );
+        let igv = simulate(&IGV, 500.0, DEFAULT_CALLBACK);
         assert_eq!(igv.exhausted, 0.0);
     }
 
@@ -243,18 +201,13 @@ mod tests {
     /// estimate: ~93 % of Linkbest's pushes, ~47 % of iGV's at 200/s).
     #[test]
     fn the_old_settings_lose_most_of_the_peak() {
-        let old = Admission {
-            rate: 50.0,
-            burst: 100.0,
-            concurrency: None,
-        };
-        let linkbest = simulate(&LINKBEST, 2_000.0, old);
+        let linkbest = simulate(&LINKBEST, 2_000.0, BEFORE_27);
         assert!(linkbest.exhausted / linkbest.deliveries > 0.8, "{linkbest:?}");
         assert_eq!(
             linkbest.worst_lag, 2_760,
             "admitted only at the last retry, for some"
         );
-        let igv = simulate(&IGV, 200.0, old);
+        let igv = simulate(&IGV, 200.0, BEFORE_27);
         assert!(igv.exhausted / igv.deliveries > 0.3, "{igv:?}");
     }
 
@@ -262,7 +215,7 @@ mod tests {
     #[test]
     fn every_delivery_is_admitted_or_exhausted() {
         for peak in [100.0, 3_000.0, 6_000.0] {
-            let o = simulate(&LINKBEST, peak, DEFAULT_LINKBEST);
+            let o = simulate(&LINKBEST, peak, DEFAULT_POSTBACK);
             let admitted = o.deliveries - o.exhausted;
             let expected: f64 = (0..RAMP_SECONDS + HOLD_SECONDS)
                 .map(|t| first_attempts(t, peak))

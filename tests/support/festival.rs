@@ -68,6 +68,49 @@ enum Delivery {
     },
 }
 
+/// A Linkbest Order Push 2.0 request, signed with `token`, for `order_sn` at `status`.
+pub fn signed_push(
+    token: &str,
+    push_id: u64,
+    create_time: i64,
+    order_sn: &str,
+    status: &str,
+) -> lambda_http::Request {
+    let sign = sign_hex(
+        token,
+        "order.status",
+        &push_id.to_string(),
+        &create_time.to_string(),
+    );
+    let body = format!(
+        r#"{{"PushId":{push_id},"EventType":"order.status","CreateTime":{create_time},"Sign":"{sign}","Data":{{"OrderSn":"{order_sn}","Status":"{status}","OrdersPrice":129.90,"SiterCommission":"6.49","Currency":"CNY"}}}}"#
+    );
+    http_request("POST", body)
+}
+
+/// An iGV Order Status Callback request, signed with `secret`, for `order_id` at `status`.
+pub fn signed_callback(
+    secret: &str,
+    request_id: &str,
+    ts_ms: u64,
+    order_id: &str,
+    status: &str,
+) -> lambda_http::Request {
+    let ts = ts_ms.to_string();
+    let sig = signature_hex(secret, &ts, request_id);
+    let body = format!(
+        r#"{{"createdAt":"2025-12-17T13:44:16","orderId":{order_id},"orderNum":"SO{order_id}","sellerOrderStatus":{status},"buyerId":"1907369850568257537"}}"#
+    );
+    lambda_http::http::Request::builder()
+        .method("POST")
+        .uri("https://example.com/igv/order-status")
+        .header("x-request-id", request_id)
+        .header("x-timestamp", ts.as_str())
+        .header("x-signature", sig.as_str())
+        .body(lambda_http::Body::Text(body))
+        .expect("a request")
+}
+
 /// The handlers and their signing material.
 pub struct Bundle {
     pub postback: Postback,
@@ -87,16 +130,8 @@ impl Bundle {
                 order_sn,
                 status,
             } => {
-                let sign = sign_hex(
-                    &self.token,
-                    "order.status",
-                    &push_id.to_string(),
-                    &create_time.to_string(),
-                );
-                let body = format!(
-                    r#"{{"PushId":{push_id},"EventType":"order.status","CreateTime":{create_time},"Sign":"{sign}","Data":{{"OrderSn":"{order_sn}","Status":"{status}","OrdersPrice":129.90,"SiterCommission":"6.49","Currency":"CNY"}}}}"#
-                );
-                let answer = body_text(&self.postback.handle(http_request("POST", body)).await);
+                let request = signed_push(&self.token, *push_id, *create_time, order_sn, status);
+                let answer = body_text(&self.postback.handle(request).await);
                 answer == "1" || answer == "0"
             }
             Delivery::Callback {
@@ -105,19 +140,7 @@ impl Bundle {
                 order_id,
                 status,
             } => {
-                let ts = ts_ms.to_string();
-                let sig = signature_hex(&self.secret, &ts, request_id);
-                let body = format!(
-                    r#"{{"createdAt":"2026-11-11T00:00:00","orderId":{order_id},"orderNum":"SO{order_id}","sellerOrderStatus":{status},"buyerId":"1907369850568257537"}}"#
-                );
-                let request = lambda_http::http::Request::builder()
-                    .method("POST")
-                    .uri("https://example.com/igv/order-status")
-                    .header("x-request-id", request_id.as_str())
-                    .header("x-timestamp", ts.as_str())
-                    .header("x-signature", sig.as_str())
-                    .body(lambda_http::Body::Text(body))
-                    .expect("a request");
+                let request = signed_callback(&self.secret, request_id, *ts_ms, order_id, status);
                 self.callback.handle(request).await.status() == 200
             }
         }

@@ -103,6 +103,21 @@ impl SetAside for Store {
     }
 }
 
+/// A set-aside that keeps nothing: every poison record stays reported as failed. For tools and
+/// tests where no record can be poison (one would then show as a failure, not vanish).
+pub struct KeepNothing;
+
+impl SetAside for KeepNothing {
+    fn set_aside<'a>(&'a self, record: &'a SetAsideRecord) -> BoxFuture<'a, Result<(), StoreError>> {
+        Box::pin(async move {
+            Err(StoreError::Unexpected {
+                operation: "PutItem",
+                detail: format!("nothing is set aside here (the record: {})", record.reason),
+            })
+        })
+    }
+}
+
 /// The set-aside records, oldest first (what `ops set-aside` prints).
 pub async fn list(store: &Store) -> Result<Vec<crate::store::Item>, StoreError> {
     store.partition(HANDOFF_SET_ASIDE_PK).await

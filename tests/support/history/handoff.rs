@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde_json::Value;
 use shared::handoff::contract::{TableKey, event_id};
 use shared::handoff::publish::{Publisher, RetrySettings, publish};
-use shared::handoff::set_aside::{SetAside, SetAsideRecord};
+use shared::handoff::set_aside::KeepNothing;
 use shared::handoff::{Describe, stream::read_record};
 
 use super::Stats;
@@ -64,7 +64,7 @@ async fn deliver(
         bus: &client,
         // No record of a history is poison: one set aside would be a bug, so none can be kept and
         // any would stay reported (and end the history as "still failing").
-        set_aside: &NoPoison,
+        set_aside: &KeepNothing,
         retry: RetrySettings {
             attempts: 2,
             first_pause: std::time::Duration::from_millis(1),
@@ -209,21 +209,4 @@ pub async fn check(table: &TestTable, seed: u64) -> Stats {
         .entry("hand-off events on the bus".to_owned())
         .or_default() += received.len() as u64;
     stats
-}
-
-/// The histories' set-aside: keeps nothing (no history record may be poison).
-struct NoPoison;
-
-impl SetAside for NoPoison {
-    fn set_aside<'a>(
-        &'a self,
-        record: &'a SetAsideRecord,
-    ) -> shared::feed::BoxFuture<'a, Result<(), shared::store::StoreError>> {
-        Box::pin(async move {
-            Err(shared::store::StoreError::Unexpected {
-                operation: "PutItem",
-                detail: format!("a history record was poison: {}", record.reason),
-            })
-        })
-    }
 }
