@@ -7,7 +7,8 @@
 //! counts as INFO: at `LogLevel: WARN` every metric would vanish, the alarms could never fire and
 //! the lag alarms (missing data = breaching) would fire for ever. So each EMF line carries
 //! `"level"` equal to the configured level (`AWS_LAMBDA_LOG_LEVEL`), the least severe level
-//! Lambda keeps whatever it is set to.
+//! Lambda keeps whatever it is set to, and a `"timestamp"` in RFC 3339: Lambda's documented rule
+//! ("Log-level filtering") also assigns INFO to a line without a valid one, whatever its level.
 
 use std::sync::OnceLock;
 
@@ -159,6 +160,7 @@ pub fn emf_line(
 ) -> String {
     let mut line = Map::new();
     line.insert("level".into(), Value::from(level));
+    line.insert("timestamp".into(), Value::from(rfc3339_ms(timestamp_ms)));
     let mut sets = vec![dimensions.iter().map(|(name, _)| *name).collect::<Vec<_>>()];
     if let Some(version) = version {
         sets.push(vec!["Function", "Version"]);
@@ -182,6 +184,22 @@ pub fn emf_line(
         line.insert((*name).into(), json!(value));
     }
     Value::Object(line).to_string()
+}
+
+/// `timestamp_ms` (milliseconds since the epoch) as RFC 3339 in UTC, to the millisecond.
+pub fn rfc3339_ms(timestamp_ms: i64) -> String {
+    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(timestamp_ms) * 1_000_000)
+        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
+        at.year(),
+        u8::from(at.month()),
+        at.day(),
+        at.hour(),
+        at.minute(),
+        at.second(),
+        at.millisecond()
+    )
 }
 
 fn print(dimensions: &[(&str, &str)], metrics: &[(&str, f64, Unit)]) {
@@ -268,13 +286,25 @@ mod tests {
         assert_eq!(v["Feed"], "orders");
     }
 
-    /// Lambda's documented rule: a JSON line is sent to CloudWatch when its `level` is at least
-    /// as severe as the application log level; a missing or invalid `level` counts as INFO.
+    /// Lambda's documented rule ("Log-level filtering"): a JSON line is sent to CloudWatch when
+    /// its `level` is at least as severe as the application log level; a missing or invalid
+    /// `level`, or a missing or invalid RFC 3339 `timestamp`, makes the line INFO.
     fn lambda_keeps(application_level: &str, line: &str) -> bool {
         let rank = |level: &str| LAMBDA_LEVELS.iter().position(|l| l.eq_ignore_ascii_case(level));
         let v: Value = serde_json::from_str(line).unwrap();
-        let line_level = v["level"].as_str().and_then(rank).unwrap_or(2);
+        let stamped = v["timestamp"].as_str().is_some_and(|t| {
+            time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).is_ok()
+        });
+        let line_level = v["level"]
+            .as_str()
+            .and_then(rank)
+            .filter(|_| stamped)
+            .unwrap_or(2);
         line_level >= rank(application_level).unwrap()
+    }
+
+    fn drop_key(v: &mut Value, key: &str) {
+        v.as_object_mut().unwrap().remove(key);
     }
 
     #[test]
@@ -296,9 +326,28 @@ mod tests {
         let line = emf_line(emf_level(None), &[("Function", "postback")], None, &metrics, 1);
         assert!(lambda_keeps("INFO", &line));
         assert_eq!(emf_level(Some("LOUD")), "FATAL", "kept whatever the setting");
-        // The bug this prevents: a line without a level is INFO, dropped at WARN.
-        let mut bare: Value = serde_json::from_str(&line).unwrap();
-        bare.as_object_mut().unwrap().remove("level");
-        assert!(!lambda_keeps("WARN", &bare.to_string()));
+        // The bugs this prevents: a line without a level, or with a level but no valid timestamp,
+        // is INFO, dropped at WARN.
+        let warn = emf_line(
+            emf_level(Some("WARN")),
+            &[("Function", "postback")],
+            None,
+            &metrics,
+            1,
+        );
+        assert!(lambda_keeps("WARN", &warn));
+        for (drop, replace) in [
+            ("level", None),
+            ("timestamp", None),
+            ("timestamp", Some("yesterday")),
+        ] {
+            let mut broken: Value = serde_json::from_str(&warn).unwrap();
+            match replace {
+                None => drop_key(&mut broken, drop),
+                Some(v) => broken[drop] = json!(v),
+            }
+            assert!(!lambda_keeps("WARN", &broken.to_string()), "{broken}");
+        }
+        assert_eq!(rfc3339_ms(1_795_440_539_007), "2026-11-23T13:28:59.007Z");
     }
 }
