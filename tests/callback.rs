@@ -633,3 +633,55 @@ async fn a_late_status_1_never_puts_an_order_back_in_the_awaiting_delivery_queue
     );
     assert!(attr_s(&view, QUEUE_SK).is_some());
 }
+
+/// Issue #28.4: a status that comes before the order is paid (iGV announces more statuses than
+/// 1) never keeps the paid order out of the fulfilment queue: status 2, then a newer status 1,
+/// puts the order in the awaiting-delivery queue (and the hand-off's "Order Awaiting Delivery"
+/// follows from it). Once the order has been in status 1, a later status still holds a late
+/// status 1 (the test above).
+#[tokio::test]
+async fn a_status_before_the_order_was_paid_never_keeps_it_out_of_the_queue() {
+    let table = TestTable::create().await;
+    let cb = callback(&table);
+    assert_eq!(
+        send(&cb, signed(&secret(), "rid-early-2", NOW_MS, &body("51", "2"))).await,
+        200
+    );
+    let view = table.get(&igv_order_pk("51"), ORDER_SK).await.unwrap();
+    assert_eq!(attr_s(&view, QUEUE_PK), None, "status 2 awaits nothing");
+    assert_eq!(
+        send(
+            &cb,
+            signed(&secret(), "rid-paid", NOW_MS + 1_000, &body("51", "1"))
+        )
+        .await,
+        200
+    );
+    let view = table.get(&igv_order_pk("51"), ORDER_SK).await.unwrap();
+    assert_eq!(
+        attr_s(&view, QUEUE_PK),
+        Some(queue_key(IGV_AWAITING_DELIVERY_QUEUE, &igv_order_pk("51")).as_str()),
+        "paid after an earlier status: awaiting delivery, not held"
+    );
+    assert_eq!(awaiting_delivery(&table).await, ["51"]);
+    // It moves on, and a re-signed retry of its status 1 comes late: held, as ever.
+    assert_eq!(
+        send(
+            &cb,
+            signed(&secret(), "rid-shipped", NOW_MS + 2_000, &body("51", "3"))
+        )
+        .await,
+        200
+    );
+    assert_eq!(
+        send(
+            &cb,
+            signed(&secret(), "rid-paid-again", NOW_MS + 60_000, &body("51", "1"))
+        )
+        .await,
+        200
+    );
+    let view = table.get(&igv_order_pk("51"), ORDER_SK).await.unwrap();
+    assert_eq!(attr_s(&view, QUEUE_PK), Some(IGV_AWAITING_DELIVERY_HELD_QUEUE));
+    assert!(awaiting_delivery(&table).await.is_empty());
+}

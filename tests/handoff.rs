@@ -506,3 +506,44 @@ async fn the_sample_publisher_event_has_the_shape_of_a_captured_one() {
 fn sample_event(records: &[Value]) -> Value {
     json!({ "Records": records })
 }
+
+/// Issue #28.4 through the hand-off: an iGV order whose status 2 came before its status 1 enters
+/// the awaiting-delivery queue, so "Order Awaiting Delivery" is published (naming the previous
+/// status), and the publisher counts it as entering from another status (alarmed: the residual
+/// risk a person checks); a first status 1 is not counted.
+#[tokio::test]
+async fn a_paid_order_after_an_earlier_status_is_published_awaiting_delivery_and_counted() {
+    let b = bundle().await;
+    assert_eq!(
+        b.callback("rid-pre-2", 1_795_440_540_000, "1689644928115001", "2")
+            .await,
+        200
+    );
+    assert_eq!(
+        b.callback("rid-pre-1", 1_795_440_541_000, "1689644928115001", "1")
+            .await,
+        200
+    );
+    assert_eq!(
+        b.callback("rid-first", 1_795_440_542_000, "1689644928115002", "1")
+            .await,
+        200
+    );
+    let bus = EventBridgeStandIn::start().await;
+    let outcome = run(&b.event().await, &bus).await;
+    assert_eq!(outcome.first_failure, None, "{outcome:?}");
+    assert_eq!(outcome.awaiting_after_other_status, 1, "{outcome:?}");
+    let awaiting: Vec<Value> = bus
+        .received()
+        .into_iter()
+        .filter(|e| e.detail_type == "Order Awaiting Delivery")
+        .map(|e| e.detail)
+        .collect();
+    assert_eq!(awaiting.len(), 2, "{awaiting:?}");
+    let after_2 = awaiting
+        .iter()
+        .find(|d| d["order"]["order_id"] == "1689644928115001")
+        .expect("the order paid after status 2 awaits delivery");
+    assert_eq!(after_2["previous_status"], "2");
+    check_contract(&bus.received());
+}

@@ -65,6 +65,8 @@ pub mod names {
     pub const EVENTS_FAILED: &str = "EventsFailed";
     pub const POISON_RECORDS: &str = "PoisonRecords";
     pub const PUT_EVENTS_REQUESTS: &str = "PutEventsRequests";
+    /// publisher: an order entering the awaiting-delivery queue from another status (issue #28.4).
+    pub const AWAITING_DELIVERY_AFTER_OTHER_STATUS: &str = "AwaitingDeliveryAfterOtherStatus";
 
     pub const ALL: &[&str] = &[
         PUSHES_STORED,
@@ -91,6 +93,7 @@ pub mod names {
         EVENTS_FAILED,
         POISON_RECORDS,
         PUT_EVENTS_REQUESTS,
+        AWAITING_DELIVERY_AFTER_OTHER_STATUS,
     ];
 }
 

@@ -82,6 +82,11 @@ fn report(outcome: &BatchOutcome, lambda_request_id: &str) {
                 outcome.put_events_requests as f64,
                 Unit::Count,
             ),
+            (
+                names::AWAITING_DELIVERY_AFTER_OTHER_STATUS,
+                outcome.awaiting_after_other_status as f64,
+                Unit::Count,
+            ),
         ],
     );
 }

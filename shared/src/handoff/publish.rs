@@ -20,7 +20,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::Describe;
-use super::contract::OrderEvent;
+use super::contract::{Change, OrderEvent};
 use super::set_aside::{SetAside, SetAsideRecord};
 use super::stream::{read_record, sequence_number};
 use crate::feed::BoxFuture;
@@ -110,6 +110,11 @@ pub struct BatchOutcome {
     pub set_aside: usize,
     /// Whether the deadline stopped the retries (or requests) before every event was published.
     pub deadline_reached: bool,
+    /// Events of orders entering the awaiting-delivery queue from another status (not a first
+    /// status): genuine when a status came before payment, but also what a re-signed retry of a
+    /// status-1 callback never stored before a later status looks like (README "Hand-off",
+    /// the residual risk); counted and alarmed so a person looks before fulfilment.
+    pub awaiting_after_other_status: usize,
     pub put_events_requests: usize,
     /// The first record not published: Lambda's batch item failure (none: all done).
     pub first_failure: Option<String>,
@@ -174,6 +179,12 @@ pub async fn publish(records: &[serde_json::Value], views: &[Describe], to: Publ
         let fate = match read_record(record) {
             Ok(change) => match views.iter().find_map(|describe| describe(&change)) {
                 Some(event) => {
+                    if event.changes.contains(&Change::AwaitingDelivery) && event.previous_status.is_some() {
+                        outcome.awaiting_after_other_status += 1;
+                        tracing::warn!(target: "publisher", outcome = "awaiting_after_other_status",
+                            table_pk = %change.pk, previous_status = event.previous_status.as_deref(),
+                            "an order entered the awaiting-delivery queue from another status: check it before fulfilment");
+                    }
                     let entry = entry(&event, &change.sequence_number);
                     if entry.size() > MAX_REQUEST_BYTES {
                         let reason = format!(

@@ -20,9 +20,14 @@ pub const CALLBACK_ITEM_TYPE: &str = "igv_callback";
 pub const ORDER_ITEM_TYPE: &str = "igv_order";
 /// Attribute of the order view holding the version of the callback it reflects.
 pub const STATUS_VERSION: &str = "status_version";
-/// Attribute of the order view set once its status moved past 1: the queue a later status 1
-/// goes to instead of the awaiting-delivery queue.
+/// Attribute of the order view set by every status other than 1: the queue a later status 1 goes
+/// to — the held queue once the order has been in status 1 (a re-signed retry of its status-1
+/// callback must not deliver it twice), else the awaiting-delivery queue (a status that came
+/// before the order was paid never keeps it out of fulfilment).
 pub const QUEUE_HOLD: &str = "queue_hold";
+/// Attribute of the order view set by a status 1: where a later status other than 1 sends the
+/// order's next status 1 (the held queue). Its presence says "this order has been in status 1".
+pub const PAID_HOLD: &str = "paid_hold";
 
 /// A callback about to be stored, with what the handler knows about its delivery.
 #[derive(Debug, Clone, Copy)]
@@ -185,19 +190,23 @@ fn order_view_update(new: &NewCallback<'_>, timestamp_ms: u64) -> ForwardUpdate 
     );
     let mut remove: &[&str] = &[];
     let mut defaults = Vec::new();
+    // The queue's key is one of its shards (the order's, no hot key at a festival's peak).
+    let awaiting = queue_key(IGV_AWAITING_DELIVERY_QUEUE, &igv_order_pk(&cb.order_id));
     if cb.awaits_delivery() {
-        // Into the awaiting-delivery queue, unless the order already left status 1 once: then
-        // into the held queue its `queue_hold` names (one update, no read).
-        // The queue's key is one of its shards (the order's, no hot key at a festival's peak).
-        let awaiting = queue_key(IGV_AWAITING_DELIVERY_QUEUE, &igv_order_pk(&cb.order_id));
+        // Into the queue `queue_hold` names when a status other than 1 came first (the held
+        // queue once the order had been in status 1, else the awaiting-delivery queue), else
+        // into the awaiting-delivery queue; and the order is marked as having been in status 1
+        // (one update, no read).
         defaults.push((QUEUE_PK, QUEUE_HOLD, s(awaiting)));
         set.push((
             QUEUE_SK,
             s(awaiting_delivery_sort_key(h.timestamp_ms, &cb.order_id)),
         ));
+        set.push((PAID_HOLD, s(IGV_AWAITING_DELIVERY_HELD_QUEUE)));
     } else if cb.seller_order_status.is_some() {
+        // Out of the queue; a later status 1 is held only if the order has been in status 1.
         remove = &[QUEUE_PK, QUEUE_SK];
-        set.push((QUEUE_HOLD, s(IGV_AWAITING_DELIVERY_HELD_QUEUE)));
+        defaults.push((QUEUE_HOLD, PAID_HOLD, s(awaiting)));
     }
     ForwardUpdate {
         pk: igv_order_pk(&cb.order_id),
