@@ -547,3 +547,41 @@ async fn a_paid_order_after_an_earlier_status_is_published_awaiting_delivery_and
     assert_eq!(after_2["previous_status"], "2");
     check_contract(&bus.received());
 }
+
+/// Issue #28.1, from the promise: a consumer following the README's guide literally (one row per
+/// `table_key`, forward only by `view_version`) fed a push, a settlement change of the same
+/// order, then a newer push — in the order they were published — ends with the order's status
+/// the table holds. (Settlement events used to carry the view's key with a `SETTLE#…` version,
+/// which sorts after every view version: the consumer then dropped every later status.)
+#[tokio::test]
+async fn a_consumer_following_the_guide_ends_with_the_tables_status_through_settlement_changes() {
+    let b = bundle().await;
+    assert_eq!(b.push(3_001, 1_795_440_539, "SO-GUIDE-1", "0").await, "1");
+    let page = r#"{"Status":0,"Data":[{"OrderSn":"SO-GUIDE-1","ModifyAt":"2026-11-23 21:30:00","ConfirmPrice":"120.0000","ModifyPrice":"-9.9000","ChargeCurrency":"CNY"}]}"#;
+    let changes = parse_changes(&parse_envelope(page).unwrap().rows).unwrap();
+    b.store
+        .store_settlement_changes(&changes, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(b.push(3_002, 1_795_440_600, "SO-GUIDE-1", "1").await, "1");
+    let bus = EventBridgeStandIn::start().await;
+    assert_eq!(run(&b.event().await, &bus).await.first_failure, None);
+    let received = bus.received();
+    assert_eq!(received.len(), 3, "two view versions and one settlement change");
+    let mut consumer = testkit::consumer::Consumer::default();
+    for e in &received {
+        consumer.apply(&e.detail_type, &e.detail);
+    }
+    let row = &consumer.rows[&("LB#ORDER#SO-GUIDE-1".to_owned(), "ORDER".to_owned())];
+    assert_eq!(row.status.as_deref(), Some("1"), "{:?}", consumer.rows);
+    let view = b.table.get("LB#ORDER#SO-GUIDE-1", "ORDER").await.unwrap();
+    assert_eq!(
+        Some(row.view_version.as_str()),
+        testkit::attr_s(&view, "state_version")
+    );
+    assert_eq!(
+        consumer.rows.len(),
+        2,
+        "the settlement change is a row of its own"
+    );
+}

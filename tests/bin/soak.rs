@@ -17,6 +17,9 @@ use testkit::history::{self, Stats, deliveries};
 const ROUND: u64 = 200;
 /// Feed histories per round.
 const FEED_ROUND: u64 = 8;
+/// Hand-off histories per round (played into tables with the template's stream, then published
+/// with faults and fed to the reference consumer).
+const HANDOFF_ROUND: u64 = 8;
 
 fn setting(name: &str) -> Option<u64> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
@@ -35,7 +38,7 @@ async fn main() {
     // would slow every write as the soak goes on (tests/support/table_def.rs).
     let started = Instant::now();
     deliveries::warm_up().await;
-    let (mut delivery, mut feed) = (Stats::default(), Stats::default());
+    let (mut delivery, mut feed, mut handoff) = (Stats::default(), Stats::default(), Stats::default());
     let mut next = 0u64;
     let mut round = 0u64;
     while delivery.deliveries < target && limit.is_none_or(|l| started.elapsed() < l) {
@@ -54,21 +57,33 @@ async fn main() {
             eprintln!("  {v}");
         }
         feed.add(played);
+        // The hand-off with its reference consumer (tables with a stream, one per lane, dropped
+        // after the round).
+        let handoff_seeds: Vec<u64> = (0..HANDOFF_ROUND)
+            .map(|n| history::seed(base ^ 0x4a4d, round * HANDOFF_ROUND + n))
+            .collect();
+        let played = history::play_handoff(&handoff_seeds).await;
+        for v in &played.violations {
+            eprintln!("  {v}");
+        }
+        handoff.add(played);
         round += 1;
         eprintln!(
             "soak: {:>5} s  {} histories, {} deliveries, {} feed runs, {} violations",
             started.elapsed().as_secs(),
-            delivery.histories + feed.histories,
-            delivery.deliveries,
+            delivery.histories + feed.histories + handoff.histories,
+            delivery.deliveries + handoff.deliveries,
             feed.feed_runs,
-            delivery.violations.len() + feed.violations.len()
+            delivery.violations.len() + feed.violations.len() + handoff.violations.len()
         );
     }
     eprintln!("\nsoak finished in {} s", started.elapsed().as_secs());
     eprintln!("delivery histories: {delivery}");
     eprintln!("feed histories: {feed}");
+    eprintln!("hand-off histories (with the reference consumer): {handoff}");
     let mut all = delivery;
     all.add(feed);
+    all.add(handoff);
     eprintln!(
         "total: {} histories, {} deliveries, {} retries, {} feed runs ({} killed), faults injected \
          {}, invariant violations {}, not checked {}, items lost {}",

@@ -7,6 +7,7 @@
 //! port, once per test binary; it stops when the test process ends. Every test gets its own freshly
 //! created table, so no state leaks between tests.
 
+pub mod consumer;
 pub mod dynamodb_local;
 pub mod eventbridge_standin;
 pub mod faults;

@@ -81,10 +81,11 @@ fn order_view(change: &ViewChange) -> Option<OrderEvent> {
 }
 
 fn settlement_change(change: &ViewChange) -> Option<OrderEvent> {
-    // A settlement change's sort key (`SETTLE#<ModifyAt>#<digest>`) orders an order's changes
-    // and is its version (its id comes from its own key); the key to query is the order's.
+    // A settlement change is a view of its own: its own table key (the order's `pk`, its own
+    // `SETTLE#<ModifyAt>#<digest>` sort key) and that sort key as its one version, so a consumer
+    // keeping one row per `table_key` never lets it stand in the order view's row (issue #28.1:
+    // a `SETTLE#…` version there sorts after every view version and hid every later status).
     let mut event = OrderEvent::new(PARTNER, key(change), &change.sk, Channel::Settlement);
-    event.table_key.sk = ORDER_SK.to_owned();
     event.changes.push(Change::SettlementChanged);
     if let Some(sn) = change.new_s("order_sn") {
         event.order.insert("order_sn", sn.to_owned());

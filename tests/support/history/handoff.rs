@@ -5,7 +5,10 @@
 //!
 //! 1. every committed version of an order view reached the bus at least once with its `event_id`;
 //! 2. no event reached the bus for a version that was never committed;
-//! 3. per order, the highest `view_version` delivered is the view's final version.
+//! 3. per order, the highest `view_version` delivered is the view's final version;
+//! 4. the reference consumer (`crate::consumer`, the README's consumer guide as code), fed every
+//!    event that reached the bus — shuffled, with doubles, and with `ops republish` replays of some
+//!    orders mixed in — ends with every order view's final version and status.
 //!
 //! Faults (from the seed): `PutEvents` throttled as a whole; entries refused one by one
 //! (`FailedEntryCount`); the publisher killed mid-batch (only a part of the batch published
@@ -30,23 +33,34 @@ const BUS: &str = "history-orders";
 /// Invocations of one batch before the check gives up on it (Lambda: the mapping's retries).
 const MAX_INVOCATIONS: usize = 50;
 
-/// What the stream says was committed: per view (pk), its versions in commit order.
-fn committed(records: &[Value]) -> BTreeMap<String, (&'static str, Vec<String>)> {
-    let mut views: BTreeMap<String, (&'static str, Vec<String>)> = BTreeMap::new();
+/// What the stream says was committed: per view (`pk`, `sk`), its versions in commit order. A
+/// settlement change is a view of its own with one version, its sort key.
+fn committed(records: &[Value]) -> BTreeMap<(String, String), (&'static str, Vec<String>)> {
+    let mut views: BTreeMap<(String, String), (&'static str, Vec<String>)> = BTreeMap::new();
     for record in records {
         let Ok(change) = read_record(record) else { continue };
-        let (partner, version_attribute) = match change.new_s("item_type") {
-            Some("linkbest_order") => ("linkbest", "state_version"),
-            Some("igv_order") => ("igv", "status_version"),
+        let (partner, version) = match change.new_s("item_type") {
+            Some("linkbest_order") => ("linkbest", change.new_s("state_version")),
+            Some("igv_order") => ("igv", change.new_s("status_version")),
+            Some("linkbest_settlement_change") if change.event_name == "INSERT" => {
+                ("linkbest", Some(change.sk.as_str()))
+            }
             _ => continue,
         };
-        let Some(version) = change.new_s(version_attribute) else {
+        let Some(version) = version else {
             continue;
         };
-        if change.old_s(version_attribute) == Some(version) {
+        let old = match change.new_s("item_type") {
+            Some("linkbest_order") => change.old_s("state_version"),
+            Some("igv_order") => change.old_s("status_version"),
+            _ => None,
+        };
+        if old == Some(version) {
             continue;
         }
-        let entry = views.entry(change.pk.clone()).or_insert((partner, Vec::new()));
+        let entry = views
+            .entry((change.pk.clone(), change.sk.clone()))
+            .or_insert((partner, Vec::new()));
         entry.1.push(version.to_owned());
     }
     views
@@ -141,6 +155,50 @@ async fn deliver(
     Ok(())
 }
 
+/// Settlement changes for some of the Linkbest orders the histories left in `table` (the
+/// settlement feed's writes), so the hand-off and its consumer meet them beside the views.
+pub async fn settle_some(table: &TestTable, seed: u64, stats: &mut Stats) {
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x5e77);
+    let store = shared::store::Store::new(table.client.clone(), &table.name, 0);
+    let orders: Vec<String> = table
+        .scan()
+        .await
+        .iter()
+        .filter(|item| crate::attr_s(item, "item_type") == Some("linkbest_order"))
+        .filter_map(|item| crate::attr_s(item, "order_sn").map(str::to_owned))
+        .filter(|_| rng.bool())
+        .collect();
+    let rows: Vec<String> = orders
+        .iter()
+        .map(|sn| {
+            format!(
+                r#"{{"OrderSn":"{sn}","ModifyAt":"2026-11-23 21:{:02}:00","ConfirmPrice":"120.0000","ModifyPrice":"-9.9000","ChargeCurrency":"CNY"}}"#,
+                rng.u8(0..60)
+            )
+        })
+        .collect();
+    if rows.is_empty() {
+        return;
+    }
+    let page = format!(r#"{{"Status":0,"Data":[{}]}}"#, rows.join(","));
+    let envelope = shared::linkbest::api::parse_envelope(&page).expect("a page");
+    let changes = shared::linkbest::settlement::parse_changes(&envelope.rows).expect("rows");
+    match store
+        .store_settlement_changes(&changes, time::OffsetDateTime::now_utc())
+        .await
+    {
+        Ok(_) => {
+            *stats
+                .answers
+                .entry("hand-off: settlement changes".to_owned())
+                .or_default() += changes.len() as u64
+        }
+        Err(e) => stats.violations.push(format!(
+            "hand-off (seed {seed}): settlement changes not stored: {e}"
+        )),
+    }
+}
+
 /// Runs the hand-off over everything `table`'s stream holds and checks the invariants.
 pub async fn check(table: &TestTable, seed: u64) -> Stats {
     let mut stats = Stats::default();
@@ -152,16 +210,42 @@ pub async fn check(table: &TestTable, seed: u64) -> Stats {
         stats.violations.push(format!("hand-off (seed {seed}): {e}"));
         return stats;
     }
+    // Replays of some orders (`ops republish --order`), on the same bus.
+    let source = shared::store::Store::new(table.client.clone(), &table.name, 0);
+    let mut pks: Vec<String> = views.keys().map(|(pk, _)| pk.clone()).collect();
+    pks.dedup();
+    rng.shuffle(&mut pks);
+    pks.truncate(rng.usize(0..=4));
+    let replay = shared::handoff::eventbridge::EventBridgeBus::new(bus.client(), BUS);
+    let retry = RetrySettings {
+        attempts: 4,
+        first_pause: std::time::Duration::from_millis(1),
+    };
+    if let Err(e) = shared::handoff::replay::republish_partitions(&source, &pks, VIEWS, &replay, retry).await
+    {
+        stats
+            .violations
+            .push(format!("hand-off (seed {seed}): republish failed: {e}"));
+    }
     let received = bus.received();
+    // The reference consumer: every event, shuffled, a fifth of them twice.
+    let mut fed: Vec<&crate::eventbridge_standin::Received> = received.iter().collect();
+    let doubles: Vec<_> = fed.iter().copied().filter(|_| rng.u8(0..5) == 0).collect();
+    fed.extend(doubles);
+    rng.shuffle(&mut fed);
+    let mut consumer = crate::consumer::Consumer::default();
+    for e in fed {
+        consumer.apply(&e.detail_type, &e.detail);
+    }
     let ids: BTreeSet<&str> = received
         .iter()
         .filter_map(|e| e.detail["event_id"].as_str())
         .collect();
     let mut expected = BTreeSet::new();
-    for (pk, (partner, versions)) in &views {
+    for ((pk, sk), (partner, versions)) in &views {
         let key = TableKey {
             pk: pk.clone(),
-            sk: "ORDER".to_owned(),
+            sk: sk.clone(),
         };
         for version in versions {
             let id = event_id(partner, &key, version);
@@ -174,17 +258,30 @@ pub async fn check(table: &TestTable, seed: u64) -> Stats {
         }
         let delivered = received
             .iter()
-            .filter(|e| e.detail["table_key"]["pk"] == pk.as_str())
+            .filter(|e| {
+                e.detail["table_key"]["pk"] == pk.as_str() && e.detail["table_key"]["sk"] == sk.as_str()
+            })
             .filter_map(|e| e.detail["view_version"].as_str())
             .max();
-        let last = table.get(pk, "ORDER").await.and_then(|item| {
-            let attribute = if *partner == "linkbest" {
-                "state_version"
-            } else {
-                "status_version"
-            };
-            crate::attr_s(&item, attribute).map(str::to_owned)
-        });
+        let item = table.get(pk, sk).await;
+        let (version_attribute, status_attribute) = match (*partner, sk.as_str()) {
+            ("linkbest", "ORDER") => ("state_version", "status"),
+            ("igv", _) => ("status_version", "seller_order_status"),
+            // A settlement change: its version is its sort key; it has no status.
+            _ => ("sk", "status"),
+        };
+        let last = item
+            .as_ref()
+            .and_then(|item| crate::attr_s(item, version_attribute).map(str::to_owned));
+        let status = item
+            .as_ref()
+            .and_then(|item| crate::attr_s(item, status_attribute).map(str::to_owned));
+        match consumer.rows.get(&(pk.clone(), sk.clone())) {
+            Some(row) if Some(&row.view_version) == last.as_ref() && row.status == status => {}
+            row => stats.violations.push(format!(
+                "hand-off (seed {seed}): the reference consumer's row of {pk} is {row:?}, the table's view {last:?} with status {status:?}"
+            )),
+        }
         if delivered != last.as_deref() {
             stats.violations.push(format!(
                 "hand-off (seed {seed}): {pk}: highest version delivered {delivered:?}, the view's final version {last:?}"
