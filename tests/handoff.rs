@@ -585,3 +585,141 @@ async fn a_consumer_following_the_guide_ends_with_the_tables_status_through_sett
         "the settlement change is a row of its own"
     );
 }
+
+/// Issue #28.3: a replay equals what was sent after a fulfilment worker took the order out of the
+/// queue exactly as the README says (`REMOVE queue_pk, queue_sk SET fulfilment_started_at = :now`,
+/// on condition `status_version = :seen`): still "Order Awaiting Delivery", same id and changes.
+#[tokio::test]
+async fn a_replay_after_a_worker_took_the_order_is_still_awaiting_delivery() {
+    let b = bundle().await;
+    assert_eq!(
+        b.callback("rid-work-1", 1_795_440_540_000, "1689644928115009", "1")
+            .await,
+        200
+    );
+    let sent = EventBridgeStandIn::start().await;
+    assert_eq!(run(&b.event().await, &sent).await.first_failure, None);
+    let sent = sent.received();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].detail_type, "Order Awaiting Delivery");
+    // The worker, as the README's fulfilment section says.
+    let pk = "IGV#ORDER#1689644928115009";
+    let view = b.table.get(pk, "ORDER").await.unwrap();
+    let seen = testkit::attr_s(&view, "status_version").unwrap().to_owned();
+    b.table
+        .client
+        .update_item()
+        .table_name(&b.table.name)
+        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("ORDER".into()))
+        .update_expression("REMOVE queue_pk, queue_sk SET fulfilment_started_at = :now")
+        .condition_expression("status_version = :seen")
+        .expression_attribute_values(
+            ":now",
+            aws_sdk_dynamodb::types::AttributeValue::S("2026-11-23T13:40:00Z".into()),
+        )
+        .expression_attribute_values(":seen", aws_sdk_dynamodb::types::AttributeValue::S(seen))
+        .send()
+        .await
+        .unwrap();
+    let replayed = EventBridgeStandIn::start().await;
+    republish_partitions(
+        &b.store,
+        &[pk.to_owned()],
+        VIEWS,
+        &EventBridgeBus::new(replayed.client(), BUS),
+        FAST,
+    )
+    .await
+    .unwrap();
+    let replayed = replayed.received();
+    assert_eq!(replayed.len(), 1);
+    assert_eq!(
+        as_received(&replayed[0]),
+        as_received(&sent[0]),
+        "the replay is the event as sent"
+    );
+}
+
+/// Issue #28.3: a view written before the hand-off existed (no `view_changes`) that changes once
+/// after the deploy replays as what was sent once `ops migrate-views` has run (run twice, it
+/// changes nothing the second time); a view the migration never saw replays as the order's first
+/// sight — why the README's deploy step runs it.
+#[tokio::test]
+async fn views_from_before_the_hand_off_replay_as_sent_after_the_migration() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let b = bundle().await;
+    let old_view = |sn: &str| {
+        let v = "00000000001795440000#00000000000000000001";
+        std::collections::HashMap::from([
+            ("pk".to_owned(), AttributeValue::S(format!("LB#ORDER#{sn}"))),
+            ("sk".to_owned(), AttributeValue::S("ORDER".into())),
+            ("item_type".to_owned(), AttributeValue::S("linkbest_order".into())),
+            ("order_sn".to_owned(), AttributeValue::S(sn.into())),
+            ("status".to_owned(), AttributeValue::S("0".into())),
+            ("push_status".to_owned(), AttributeValue::S("0".into())),
+            ("state_version".to_owned(), AttributeValue::S(v.into())),
+            ("push_version".to_owned(), AttributeValue::S(v.into())),
+        ])
+    };
+    let put = |item| {
+        b.table
+            .client
+            .put_item()
+            .table_name(&b.table.name)
+            .set_item(Some(item))
+            .send()
+    };
+    put(old_view("SO-OLD-A")).await.unwrap();
+    let ops = ops::Ops::new(b.table.client.clone(), &b.table.name);
+    assert_eq!(
+        ops.migrate_views(true).await.unwrap(),
+        (1, 0),
+        "a dry run writes nothing"
+    );
+    assert_eq!(ops.migrate_views(false).await.unwrap(), (1, 1));
+    assert_eq!(
+        ops.migrate_views(false).await.unwrap(),
+        (0, 0),
+        "twice changes nothing"
+    );
+    put(old_view("SO-OLD-B")).await.unwrap();
+    let before = b.event().await["Records"].as_array().unwrap().len();
+    for (id, sn) in [(4_001, "SO-OLD-A"), (4_002, "SO-OLD-B")] {
+        assert_eq!(b.push(id, 1_795_440_600, sn, "1").await, "1");
+    }
+    let event = b.event().await;
+    let records: Vec<Value> = event["Records"].as_array().unwrap()[before..].to_vec();
+    let sent = EventBridgeStandIn::start().await;
+    assert_eq!(
+        run(&json!({ "Records": records }), &sent).await.first_failure,
+        None
+    );
+    let sent: BTreeMap<String, Received> = sent
+        .received()
+        .into_iter()
+        .map(|e| (e.detail["order"]["order_sn"].as_str().unwrap().to_owned(), e))
+        .collect();
+    assert_eq!(sent["SO-OLD-A"].detail_type, "Order Status Changed");
+    let replayed = EventBridgeStandIn::start().await;
+    let pks = ["LB#ORDER#SO-OLD-A".to_owned(), "LB#ORDER#SO-OLD-B".to_owned()];
+    republish_partitions(
+        &b.store,
+        &pks,
+        VIEWS,
+        &EventBridgeBus::new(replayed.client(), BUS),
+        FAST,
+    )
+    .await
+    .unwrap();
+    let replayed: BTreeMap<String, Received> = replayed
+        .received()
+        .into_iter()
+        .map(|e| (e.detail["order"]["order_sn"].as_str().unwrap().to_owned(), e))
+        .collect();
+    assert_eq!(as_received(&replayed["SO-OLD-A"]), as_received(&sent["SO-OLD-A"]));
+    assert_ne!(
+        replayed["SO-OLD-B"].detail_type, sent["SO-OLD-B"].detail_type,
+        "without the migration the replay cannot tell the first sight from a change"
+    );
+}

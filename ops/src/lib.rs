@@ -120,6 +120,54 @@ impl Ops {
             .map_err(err)
     }
 
+    /// The one-time migration of order views written before the hand-off existed (issue #28.3):
+    /// each view without `view_changes` gets `view_changes = 1` (its current version counts as
+    /// one), so its next change replays as the change it was sent as, not as the order's first
+    /// sight. One scan of the views (run once, after the deploy that brought the hand-off); each
+    /// update is conditional on `view_changes` still missing, so running it twice, or beside the
+    /// live functions, changes nothing twice. Returns (views without it, views migrated); with
+    /// `dry_run`, nothing is written.
+    pub async fn migrate_views(&self, dry_run: bool) -> OpsResult<(usize, usize)> {
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression("(item_type = :l OR item_type = :i) AND attribute_not_exists(view_changes)")
+            .projection_expression("pk, sk");
+        for (name, value) in [(":l", "linkbest_order"), (":i", "igv_order")] {
+            request = request.expression_attribute_values(name, AttributeValue::S(value.to_owned()));
+        }
+        let views: Vec<Item> = request
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(err)?;
+        let mut migrated = 0;
+        for view in views.iter().filter(|_| !dry_run) {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", view["pk"].clone())
+                .key("sk", view["sk"].clone())
+                .update_expression("SET view_changes = :one")
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(view_changes)")
+                .expression_attribute_values(":one", AttributeValue::N("1".to_owned()))
+                .send()
+                .await;
+            match result {
+                Ok(_) => migrated += 1,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Ok((views.len(), migrated))
+    }
+
     /// Every item of a partition (all pages).
     async fn partition(&self, pk: &str) -> OpsResult<Vec<Item>> {
         self.store.partition(pk).await.map_err(|e| e.to_string())

@@ -9,6 +9,9 @@
 //!                                         status it found first), listed in [FROM, TO] (unix s;
 //!                                         default: the last 7 days)
 //!   ops checkpoint                        every feed's checkpoint, lag and lease
+//!   ops migrate-views [--dry-run]         once, after the deploy that brought the hand-off: order
+//!                                         views written before it get `view_changes = 1`, so a
+//!                                         replay of their next change equals what was sent (a scan)
 //!   ops set-aside                         the stream records the publisher set aside (poison:
 //!                                         unreadable, too large, refused by the bus for their
 //!                                         content), with the reason and the raw record
@@ -34,7 +37,7 @@ use shared::linkbest::sync::LinkbestSync;
 use shared::store::Store;
 
 const USAGE: &str = "usage: ops latest pushes|callbacks [LIMIT] | ops order ID | ops missed [FROM [TO]] | \
-                     ops checkpoint | ops set-aside | ops backfill [FEED] FROM TO | \
+                     ops checkpoint | ops set-aside | ops migrate-views [--dry-run] | ops backfill [FEED] FROM TO | \
                      ops republish --from FROM --to TO | ops republish --order ID";
 
 #[tokio::main]
@@ -92,6 +95,18 @@ async fn main() -> Result<(), String> {
             eprintln!(
                 "ops: {} orders found only by poll between {from} and {to}",
                 missed.len()
+            );
+        }
+        ["migrate-views", rest @ ..] if rest.len() <= 1 => {
+            let dry_run = match rest {
+                [] => false,
+                ["--dry-run"] => true,
+                _ => return Err(USAGE.to_owned()),
+            };
+            let (found, migrated) = ops.migrate_views(dry_run).await?;
+            println!(
+                "{}",
+                json!({"views_without_view_changes": found, "migrated": migrated, "dry_run": dry_run})
             );
         }
         ["set-aside"] => {

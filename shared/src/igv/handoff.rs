@@ -5,7 +5,7 @@
 //! the signed request's.
 
 use super::protocol::AWAITING_DELIVERY;
-use super::store::{ORDER_ITEM_TYPE, STATUS_VERSION};
+use super::store::{ORDER_ITEM_TYPE, QUEUED_IN, STATUS_VERSION};
 use crate::handoff::contract::rfc3339_from_epoch;
 use crate::handoff::{Change, Channel, OrderEvent, TableKey, ViewChange};
 use crate::keys::{IGV_AWAITING_DELIVERY_QUEUE, IGV_ORDER_PREFIX, ORDER_SK, QUEUE_PK, in_queue};
@@ -49,13 +49,18 @@ pub fn describe(change: &ViewChange) -> Option<OrderEvent> {
         event.changes.push(Change::Updated);
     }
     let queued = |queue: Option<&str>| queue.is_some_and(|q| in_queue(q, IGV_AWAITING_DELIVERY_QUEUE));
-    // Before the change: the old image's queue; on a replay (no old image), the item was in the
-    // queue exactly when its status was 1 (it is in it now, so it was never held).
-    let was_queued = match change.old {
-        Some(_) => queued(change.old_s(QUEUE_PK)),
-        None => previous == Some(AWAITING_DELIVERY),
+    // Live (an old image): the queue before and after the change. On a replay (no old image): the
+    // queue this version put the order in — `queued_in`, which a fulfilment worker taking the
+    // order out of the queue leaves in place (items written before it existed: `queue_pk`) — and
+    // before it, the queue exactly when the status was 1 (it is queued now, so it was never held).
+    let (new_queue, was_queued) = match change.old {
+        Some(_) => (change.new_s(QUEUE_PK), queued(change.old_s(QUEUE_PK))),
+        None => (
+            change.new_s(QUEUED_IN).or_else(|| change.new_s(QUEUE_PK)),
+            previous == Some(AWAITING_DELIVERY),
+        ),
     };
-    if queued(change.new_s(QUEUE_PK)) && !was_queued {
+    if queued(new_queue) && !was_queued {
         event.changes.push(Change::AwaitingDelivery);
     }
     event.changes.sort();

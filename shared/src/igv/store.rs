@@ -28,6 +28,11 @@ pub const QUEUE_HOLD: &str = "queue_hold";
 /// Attribute of the order view set by a status 1: where a later status other than 1 sends the
 /// order's next status 1 (the held queue). Its presence says "this order has been in status 1".
 pub const PAID_HOLD: &str = "paid_hold";
+/// Attribute of the order view set with `queue_pk` by a status 1 — the queue the order went into —
+/// and kept when a fulfilment worker takes the order out of the queue (`REMOVE queue_pk,
+/// queue_sk`), so a replay of this version is still "Order Awaiting Delivery" (issue #28.3).
+/// Removed by any other status.
+pub const QUEUED_IN: &str = "queued_in";
 
 /// A callback about to be stored, with what the handler knows about its delivery.
 #[derive(Debug, Clone, Copy)]
@@ -197,7 +202,8 @@ fn order_view_update(new: &NewCallback<'_>, timestamp_ms: u64) -> ForwardUpdate 
         // queue once the order had been in status 1, else the awaiting-delivery queue), else
         // into the awaiting-delivery queue; and the order is marked as having been in status 1
         // (one update, no read).
-        defaults.push((QUEUE_PK, QUEUE_HOLD, s(awaiting)));
+        defaults.push((QUEUE_PK, QUEUE_HOLD, s(awaiting.clone())));
+        defaults.push((QUEUED_IN, QUEUE_HOLD, s(awaiting)));
         set.push((
             QUEUE_SK,
             s(awaiting_delivery_sort_key(h.timestamp_ms, &cb.order_id)),
@@ -205,7 +211,7 @@ fn order_view_update(new: &NewCallback<'_>, timestamp_ms: u64) -> ForwardUpdate 
         set.push((PAID_HOLD, s(IGV_AWAITING_DELIVERY_HELD_QUEUE)));
     } else if cb.seller_order_status.is_some() {
         // Out of the queue; a later status 1 is held only if the order has been in status 1.
-        remove = &[QUEUE_PK, QUEUE_SK];
+        remove = &[QUEUE_PK, QUEUE_SK, QUEUED_IN];
         defaults.push((QUEUE_HOLD, PAID_HOLD, s(awaiting)));
     }
     ForwardUpdate {
