@@ -194,9 +194,34 @@ async fn every_committed_view_change_is_one_event_with_a_stable_id() {
     );
     assert_eq!(first["channel"], "push");
     assert_eq!(first["occurred_at"], "2026-11-23T13:28:59Z");
+    // Issue #28.5: every field no signature covers is a hint — iGV's whole body (its order id
+    // makes the table key and the event id), Linkbest's push `Data`; nothing from the feeds.
     assert_eq!(
-        received[2].detail["hints"][0], "status",
+        received[2].detail["hints"],
+        json!([
+            "order.order_id",
+            "table_key",
+            "status",
+            "previous_status",
+            "order.order_num"
+        ]),
         "an unsigned body's fields are hints"
+    );
+    assert_eq!(
+        first["hints"],
+        json!([
+            "order.order_sn",
+            "table_key",
+            "status",
+            "previous_status",
+            "amounts",
+            "currency"
+        ])
+    );
+    assert_eq!(
+        received[4].detail["hints"],
+        json!([]),
+        "the order list is no unsigned body"
     );
     assert_eq!(received[3].detail["previous_status"], "1");
     assert_eq!(received[5].detail["amounts"]["modify_price"], "-9.9000");
@@ -721,5 +746,39 @@ async fn views_from_before_the_hand_off_replay_as_sent_after_the_migration() {
     assert_ne!(
         replayed["SO-OLD-B"].detail_type, sent["SO-OLD-B"].detail_type,
         "without the migration the replay cannot tell the first sight from a change"
+    );
+}
+
+/// Issue #28.5: an amount that is not an exact decimal (Linkbest's `Data` is not signed, and not
+/// checked for amounts' form) is left out of `amounts` and named in `hints`, so the event still
+/// meets the schema instead of failing it.
+#[tokio::test]
+async fn an_amount_that_is_no_exact_decimal_is_left_out_and_named() {
+    let b = bundle().await;
+    let (push_id, create_time) = (5_001u64, 1_795_440_539u64);
+    let sign = shared::linkbest::push::sign_hex(
+        &b.token,
+        "order.status",
+        &push_id.to_string(),
+        &create_time.to_string(),
+    );
+    let body = format!(
+        r#"{{"PushId":{push_id},"EventType":"order.status","CreateTime":{create_time},"Sign":"{sign}","Data":{{"OrderSn":"SO-AMOUNT-1","Status":"0","OrdersPrice":"12,90","SiterCommission":"0.65","Currency":"CNY"}}}}"#
+    );
+    let answer = testkit::body_text(&b.postback.handle(testkit::http_request("POST", body)).await);
+    assert_eq!(answer, "1");
+    let bus = EventBridgeStandIn::start().await;
+    assert_eq!(run(&b.event().await, &bus).await.first_failure, None);
+    let received = bus.received();
+    assert_eq!(received.len(), 1);
+    check_contract(&received);
+    let detail = &received[0].detail;
+    assert_eq!(detail["amounts"], json!({"siter_commission": "0.65"}));
+    assert!(
+        detail["hints"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("amounts.orders_price: not an exact decimal, left out")),
+        "{detail}"
     );
 }

@@ -102,12 +102,34 @@ pub struct OrderEvent {
     pub occurred_at: Option<String>,
     pub stored_at: Option<String>,
     pub table_key: TableKey,
-    /// Fields that came from an unsigned body: hints, never authoritative (iGV's body is not
-    /// signed; ask iGV's order API before acting on them).
-    pub hints: Vec<&'static str>,
+    /// Every field that came from a body no signature covers (iGV's body; Linkbest's push `Data`),
+    /// and every amount left out for not being an exact decimal: hints, never authoritative (ask
+    /// the partner's order API before acting on them).
+    pub hints: Vec<String>,
+}
+
+/// Whether `amount` is an exact decimal as the schema wants it (`-?digits[.digits]`).
+pub fn is_exact_decimal(amount: &str) -> bool {
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let unsigned = amount.strip_prefix('-').unwrap_or(amount);
+    match unsigned.split_once('.') {
+        Some((whole, fraction)) => digits(whole) && digits(fraction),
+        None => digits(unsigned),
+    }
 }
 
 impl OrderEvent {
+    /// Adds the amount `field` = `amount` when it is an exact decimal; else leaves it out and says
+    /// so in `hints` (an event never fails the schema for a partner's malformed amount).
+    pub fn add_amount(&mut self, field: &'static str, amount: &str) {
+        if is_exact_decimal(amount) {
+            self.amounts.insert(field, amount.to_owned());
+        } else {
+            self.hints
+                .push(format!("amounts.{field}: not an exact decimal, left out"));
+        }
+    }
+
     /// An event of `partner` for the view at `table_key`, version `view_version`, with its id.
     pub fn new(partner: &'static str, table_key: TableKey, view_version: &str, channel: Channel) -> Self {
         Self {
@@ -166,6 +188,16 @@ pub fn rfc3339_from_epoch(text: &str, millis: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn exact_decimals_are_what_the_schema_accepts() {
+        for ok in ["0", "12", "12.90", "-9.9000", "129.90"] {
+            assert!(is_exact_decimal(ok), "{ok}");
+        }
+        for bad in ["", "-", "12.", ".5", "12,90", "1e3", "+1", "NaN", "１２"] {
+            assert!(!is_exact_decimal(bad), "{bad}");
+        }
+    }
 
     fn key() -> TableKey {
         TableKey {

@@ -68,6 +68,16 @@ pub fn describe(change: &ViewChange) -> Option<OrderEvent> {
         .new_s("last_x_timestamp")
         .and_then(|t| rfc3339_from_epoch(t, true));
     event.stored_at = change.new_s("status_updated_at").map(str::to_owned);
-    event.hints = vec!["status", "previous_status", "order.order_num"];
+    // iGV signs only X-Request-Id and X-Timestamp: the order id (and so the table key and the
+    // event id), the status and the order number come from the unsigned body.
+    event.hints = [
+        "order.order_id",
+        "table_key",
+        "status",
+        "previous_status",
+        "order.order_num",
+    ]
+    .map(str::to_owned)
+    .to_vec();
     Some(event)
 }

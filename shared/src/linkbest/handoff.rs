@@ -61,9 +61,24 @@ fn order_view(change: &ViewChange) -> Option<OrderEvent> {
         event.changes.push(Change::Updated);
     }
     event.changes.sort();
+    if from_push {
+        // Linkbest signs EventType, PushId and CreateTime: the push's `Data` (the order number,
+        // the status, the amounts) is not covered. The list and the settlement feed come from
+        // Linkbest's API over TLS, on a request we signed.
+        event.hints = [
+            "order.order_sn",
+            "table_key",
+            "status",
+            "previous_status",
+            "amounts",
+            "currency",
+        ]
+        .map(str::to_owned)
+        .to_vec();
+    }
     for field in ["orders_price", "siter_commission"] {
         if let Some(amount) = change.new_s(field) {
-            event.amounts.insert(field, amount.to_owned());
+            event.add_amount(field, amount);
         }
     }
     event.currency = change.new_s("currency").map(str::to_owned);
@@ -99,7 +114,7 @@ fn settlement_change(change: &ViewChange) -> Option<OrderEvent> {
         "modify_siter_commission",
     ] {
         if let Some(amount) = change.new_s(field) {
-            event.amounts.insert(field, amount.to_owned());
+            event.add_amount(field, amount);
         }
     }
     event.currency = change.new_s("charge_currency").map(str::to_owned);
