@@ -338,12 +338,13 @@ async fn re_reading_a_window_of_known_orders_costs_no_write() {
     assert!(received >= 500, "every order at least once");
     assert_eq!(summary.counts.rows_received, received);
     // One BatchGetItem per 100 rows of each stored page (full pages cut the window in halves and
-    // are not stored), and nothing else at all.
+    // are not stored), the lease taken and given back (#28.7), and nothing else at all.
     assert_eq!(
         spent.keys().copied().collect::<Vec<_>>(),
-        ["BatchGetItem"],
+        ["BatchGetItem", "UpdateItem"],
         "{spent:?}"
     );
+    assert_eq!(spent["UpdateItem"], 2, "the lease, taken and released: {spent:?}");
     let reads = spent["BatchGetItem"];
     assert!(
         (5..=10).contains(&reads),
@@ -353,7 +354,11 @@ async fn re_reading_a_window_of_known_orders_costs_no_write() {
         summary.counts.rows_probed > 0,
         "the day of 500 orders was cut in halves"
     );
-    assert_eq!(summary.counts.dynamodb_calls, reads);
+    assert_eq!(
+        summary.counts.dynamodb_calls,
+        reads + 2,
+        "the reads and the lease"
+    );
     assert_eq!(summary.counts.items_written, 0);
 }
 
@@ -493,12 +498,21 @@ async fn a_backfill_of_one_feed_leaves_every_checkpoint_alone() {
     assert_eq!(result["orders"]["windows_planned"], 2);
     assert!(result.get("settlement").is_none(), "only the feed asked for");
     assert_eq!(listed(&table).await, source(&old), "exactly the range");
-    for key in [ORDERS.checkpoint, SETTLEMENT.checkpoint] {
-        assert!(
-            table.get(key.pk, key.sk).await.is_none(),
-            "no checkpoint item touched"
-        );
-    }
+    // The backfill took (and gave back) its own feed's lease on the checkpoint item, and set no
+    // checkpoint; the other feed's item was never touched.
+    let orders_item = table
+        .get(ORDERS.checkpoint.pk, ORDERS.checkpoint.sk)
+        .await
+        .expect("the lease's item");
+    assert_eq!(attr_n(&orders_item, "checkpoint"), None, "no checkpoint set");
+    assert_eq!(attr_s(&orders_item, "lease_owner"), None, "the lease released");
+    assert!(
+        table
+            .get(SETTLEMENT.checkpoint.pk, SETTLEMENT.checkpoint.sk)
+            .await
+            .is_none(),
+        "the other feed untouched"
+    );
 }
 
 #[tokio::test]

@@ -299,6 +299,48 @@ async fn a_backfill_syncs_exactly_its_range_and_leaves_the_checkpoint_alone() {
     assert_no_violations(&standin);
 }
 
+/// Issue #28.7: a backfill takes the feed's lease, so a backfill and the scheduled run of one feed
+/// never write at once (the second writer used to put the same changes again, rewriting when
+/// they were fetched, so a replay differed from what was sent): started together, one of them
+/// finds the lease held and does nothing; run again, it completes; everything stored once.
+#[tokio::test]
+async fn a_backfill_and_the_schedule_never_write_the_feed_at_once() {
+    let table = TestTable::create().await;
+    let data = recent(300, 2, 11);
+    let standin = StandIn::start(APP_KEY, APP_SECRET, data.clone()).await;
+    let config = small_pages(config(&table, &standin.base_url(), 2 * DAY));
+    let (a, b) = (sync_with(&table, &config), sync_with(&table, &config));
+    let (from, to) = (now().unix_timestamp() - 3 * DAY, now().unix_timestamp());
+    let backfill = || b.run(Mode::Backfill { from, to }, "backfill-1", now(), far_deadline());
+    let (ra, rb) = tokio::join!(scheduled(&a, "run-a"), backfill());
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    let results = [ra.result, rb.result];
+    assert!(
+        results.contains(&"lease_held"),
+        "one waits for the other: {results:?}"
+    );
+    if rb.result == "lease_held" {
+        assert_eq!(
+            rb.resume_from,
+            Some(from),
+            "invoke the backfill again from its start"
+        );
+        assert_eq!(backfill().await.unwrap().result, "completed");
+    } else {
+        assert_eq!(scheduled(&a, "run-a2").await.unwrap().result, "completed");
+    }
+    let stored = stored_changes(&table).await;
+    assert_eq!(stored, expected(&data));
+    assert!(stored.values().all(|n| *n == 1));
+    let lease = table.get("LB#SYNC", "CHECKPOINT").await.unwrap();
+    assert_eq!(
+        attr_s(&lease, "lease_owner"),
+        None,
+        "the backfill released the lease"
+    );
+    assert_no_violations(&standin);
+}
+
 #[tokio::test]
 async fn an_orders_settlement_state_is_its_newest_change_whatever_is_read_again() {
     let table = TestTable::create().await;

@@ -228,7 +228,10 @@ impl FeedRunner {
         };
         let result = match mode {
             Mode::Scheduled => self.scheduled(feed, owner, now, deadline, &mut summary).await,
-            Mode::Backfill { from, to } => self.backfill(feed, from, to, deadline, &mut summary).await,
+            Mode::Backfill { from, to } => {
+                self.backfill(feed, (from, to), owner, now, deadline, &mut summary)
+                    .await
+            }
         };
         summary.duration_ms = started.elapsed().as_millis() as u64;
         summary.http_requests = feed.requests_sent() - requests_before;
@@ -367,7 +370,44 @@ impl FeedRunner {
         Ok(())
     }
 
+    /// A backfill of `[from, to)`: it takes the feed's lease like a scheduled run (so a backfill
+    /// and the schedule, or two backfills, never write the same feed at once: the second ends at
+    /// once with `lease_held` and is invoked again later), and never moves the checkpoint.
     async fn backfill(
+        &self,
+        feed: &dyn Feed,
+        (from, to): (i64, i64),
+        owner: &str,
+        now: OffsetDateTime,
+        deadline: Instant,
+        summary: &mut RunSummary,
+    ) -> Result<(), SyncError> {
+        summary.mode = "backfill";
+        let now_s = now.unix_timestamp();
+        let remaining = deadline.saturating_duration_since(Instant::now()).as_secs() as i64;
+        let key = feed.checkpoint();
+        summary.counts.dynamodb_calls += 1;
+        if let Lease::HeldByOther { owner: holder, until } = self
+            .store
+            .acquire_lease(key, owner, now_s, now_s + remaining + 60)
+            .await?
+        {
+            tracing::info!(target: "sync", feed = feed.name(), holder, until,
+                "another run holds the feed's lease; the backfill did nothing, invoke it again later");
+            summary.result = "lease_held";
+            summary.resume_from = Some(from);
+            return Ok(());
+        }
+        let result = self.backfill_windows(feed, from, to, deadline, summary).await;
+        summary.counts.dynamodb_calls += 1;
+        if let Err(e) = self.store.release_lease(key, owner).await {
+            tracing::warn!(target: "sync", feed = feed.name(), error = %e,
+                "could not release the lease; it will expire");
+        }
+        result
+    }
+
+    async fn backfill_windows(
         &self,
         feed: &dyn Feed,
         from: i64,
@@ -375,7 +415,6 @@ impl FeedRunner {
         deadline: Instant,
         summary: &mut RunSummary,
     ) -> Result<(), SyncError> {
-        summary.mode = "backfill";
         let windows = split(from, to, feed.settings().windows.max_span);
         summary.windows_planned = windows.len();
         let mut progress = Progress {

@@ -129,7 +129,13 @@ async fn deliver(
                     stats.count_fault("handoff: PutEvents throttled", 1);
                 }
                 1 => {
-                    bus.refuse_next_entries(rng.u32(1..=30));
+                    // Up to one more than the invocation's two tries of every entry: some
+                    // invocations fail for good, and the refusals always run out (a count far
+                    // above a small batch's, re-armed every few invocations, never drained: a
+                    // single-record batch then failed 50 invocations in a row — the harness's
+                    // fault, not the publisher's).
+                    let most = (2 * part.len() as u32 + 1).min(30);
+                    bus.refuse_next_entries(rng.u32(1..=most));
                     stats.count_fault("handoff: entries refused (FailedEntryCount)", 1);
                 }
                 _ => {}
