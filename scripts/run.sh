@@ -122,7 +122,12 @@ step "replaying events/ through the Lambda Runtime Interface Emulator (make invo
 : >"$rundir/invoke.log"
 # The pushes first, then the scheduled pulls, as in production (the feeds trail by their lag).
 events=()
-for event in events/*.json; do [[ $(basename "$event") == linkbest-sync-* ]] || events+=("$event"); done
+# The publisher's sample is not replayed here: the local bus must carry only what the table
+# committed (the hand-off step below publishes the table's own stream); `make invoke
+# FN=publisher EVENT=events/publisher-1-view-changes.json` still runs it by hand.
+for event in events/*.json; do
+  case $(basename "$event") in linkbest-sync-* | publisher-*) ;; *) events+=("$event") ;; esac
+done
 for event in events/linkbest-sync-*.json; do events+=("$event"); done
 for event in "${events[@]}"; do
   fn=$(function_of "$event")

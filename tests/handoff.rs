@@ -782,3 +782,24 @@ async fn an_amount_that_is_no_exact_decimal_is_left_out_and_named() {
         "{detail}"
     );
 }
+
+/// Issue #28.9: a settlement change naming no usable `OrderSn` is kept under `LB#UNLINKED` and
+/// never published (the contract says why: an event needs an order to be about).
+#[tokio::test]
+async fn an_unlinked_settlement_change_is_kept_and_never_published() {
+    let b = bundle().await;
+    let page = r#"{"Status":0,"Data":[{"OrderSn":"","ModifyAt":"2026-11-23 21:30:00","ConfirmPrice":"120.0000","ChargeCurrency":"CNY"},{"OrderSn":"SO-LINKED-1","ModifyAt":"2026-11-23 21:31:00","ConfirmPrice":"10.0000","ChargeCurrency":"CNY"}]}"#;
+    let changes = parse_changes(&parse_envelope(page).unwrap().rows).unwrap();
+    let counts = b
+        .store
+        .store_settlement_changes(&changes, OffsetDateTime::now_utc())
+        .await
+        .unwrap();
+    assert_eq!(counts.rows_unlinked, 1);
+    assert_eq!(b.store.partition("LB#UNLINKED").await.unwrap().len(), 1, "kept");
+    let bus = EventBridgeStandIn::start().await;
+    assert_eq!(run(&b.event().await, &bus).await.first_failure, None);
+    let received = bus.received();
+    assert_eq!(received.len(), 1, "only the linked change");
+    assert_eq!(received[0].detail["order"]["order_sn"], "SO-LINKED-1");
+}

@@ -24,6 +24,16 @@ fn err(e: impl std::error::Error) -> String {
     aws_sdk_dynamodb::error::DisplayErrorContext(e).to_string()
 }
 
+/// `ops republish`'s arguments without a trailing `--bus BUS`, and the bus to publish to: BUS,
+/// else `default` (`EVENT_BUS_NAME`).
+pub fn split_bus<'a>(args: &'a [&'a str], default: &'a str) -> Result<(&'a [&'a str], &'a str), String> {
+    match args {
+        [rest @ .., "--bus", bus] if !bus.is_empty() && !bus.starts_with("--") => Ok((rest, bus)),
+        [.., "--bus"] => Err("--bus needs a bus name or ARN".to_owned()),
+        _ => Ok((args, default)),
+    }
+}
+
 /// An item as JSON: strings and numbers as they are stored, other types in DynamoDB's notation.
 pub fn item_json(item: &Item) -> Value {
     let mut object = Map::new();
@@ -277,5 +287,23 @@ impl Ops {
             lease_owner: item.get("lease_owner").and_then(|v| v.as_s().ok()).cloned(),
             lease_until: n("lease_until"),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::split_bus;
+
+    #[test]
+    fn a_replay_goes_to_the_bus_asked_for() {
+        assert_eq!(
+            split_bus(&["--order", "SO1", "--bus", "consumer-a"], "orders").unwrap(),
+            (&["--order", "SO1"][..], "consumer-a")
+        );
+        assert_eq!(
+            split_bus(&["--from", "1", "--to", "2"], "orders").unwrap(),
+            (&["--from", "1", "--to", "2"][..], "orders")
+        );
+        assert!(split_bus(&["--order", "SO1", "--bus"], "orders").is_err());
     }
 }

@@ -23,6 +23,8 @@
 //!                                         (unix s or RFC 3339; a query of the `changes` index per
 //!                                         day, never a scan), with the ids they were sent with
 //!   ops republish --order ID              the same for one order id (both partners' partitions)
+//!   ops republish … --bus BUS             to BUS (a name or ARN) instead of EVENT_BUS_NAME: one
+//!                                         consumer's own bus, so no other rule sees the replay
 
 use std::sync::Arc;
 
@@ -38,7 +40,7 @@ use shared::store::Store;
 
 const USAGE: &str = "usage: ops latest pushes|callbacks [LIMIT] | ops order ID | ops missed [FROM [TO]] | \
                      ops checkpoint | ops set-aside | ops migrate-views [--dry-run] | ops backfill [FEED] FROM TO | \
-                     ops republish --from FROM --to TO | ops republish --order ID";
+                     ops republish --from FROM --to TO [--bus BUS] | ops republish --order ID [--bus BUS]";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
@@ -184,10 +186,11 @@ async fn republish(
     use shared::handoff::replay::{republish_partitions, republish_range};
     let settings = shared::handoff::settings::PublisherConfig::from_env().map_err(|e| e.to_string())?;
     let sdk = shared::aws::sdk_config(&settings.store).await;
-    let bus = shared::handoff::eventbridge::EventBridgeBus::new(
-        aws_sdk_eventbridge::Client::new(&sdk),
-        &settings.bus_name,
-    );
+    // `--bus NAME|ARN` at the end: to that bus instead (one consumer's own bus, so the orders
+    // bus's other rules see nothing of the replay).
+    let (args, bus_name) = ops::split_bus(args, &settings.bus_name).map_err(|e| format!("{e}; {USAGE}"))?;
+    let bus =
+        shared::handoff::eventbridge::EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), bus_name);
     let store = Store::new(client.clone(), table, 0);
     let views = shared::VIEWS;
     let failed = |e: shared::store::StoreError| e.to_string();
