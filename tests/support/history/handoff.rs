@@ -8,7 +8,9 @@
 //! 3. per order, the highest `view_version` delivered is the view's final version;
 //! 4. the reference consumer (`crate::consumer`, the README's consumer guide as code), fed every
 //!    event that reached the bus — shuffled, with doubles, and with `ops republish` replays of some
-//!    orders mixed in — ends with every order view's final version and status.
+//!    orders mixed in — ends with every order view's final version and status;
+//! 5. a replay is what was sent: every republished event (orders a fulfilment worker took out of
+//!    the queue among them) is, to the byte, one the stream published.
 //!
 //! Faults (from the seed): `PutEvents` throttled as a whole; entries refused one by one
 //! (`FailedEntryCount`); the publisher killed mid-batch (only a part of the batch published
@@ -205,6 +207,41 @@ pub async fn settle_some(table: &TestTable, seed: u64, stats: &mut Stats) {
     }
 }
 
+/// The README's fulfilment worker on about half of the iGV orders awaiting delivery:
+/// `REMOVE queue_pk, queue_sk SET fulfilment_started_at = :now` on condition
+/// `status_version = :seen`. Returns the orders it took.
+async fn take_some_orders_out_of_the_queue(table: &TestTable, rng: &mut fastrand::Rng) -> Vec<String> {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut taken = Vec::new();
+    for item in table.scan().await {
+        let queued = crate::attr_s(&item, "queue_pk")
+            .is_some_and(|q| shared::keys::in_queue(q, shared::keys::IGV_AWAITING_DELIVERY_QUEUE));
+        if !queued || !rng.bool() {
+            continue;
+        }
+        let (Some(pk), Some(seen)) = (crate::attr_s(&item, "pk"), crate::attr_s(&item, "status_version"))
+        else {
+            continue;
+        };
+        let done = table
+            .client
+            .update_item()
+            .table_name(&table.name)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S("ORDER".to_owned()))
+            .update_expression("REMOVE queue_pk, queue_sk SET fulfilment_started_at = :now")
+            .condition_expression("status_version = :seen")
+            .expression_attribute_values(":now", AttributeValue::S("2026-11-23T13:40:00Z".to_owned()))
+            .expression_attribute_values(":seen", AttributeValue::S(seen.to_owned()))
+            .send()
+            .await;
+        if done.is_ok() {
+            taken.push(pk.to_owned());
+        }
+    }
+    taken
+}
+
 /// Runs the hand-off over everything `table`'s stream holds and checks the invariants.
 pub async fn check(table: &TestTable, seed: u64) -> Stats {
     let mut stats = Stats::default();
@@ -216,12 +253,22 @@ pub async fn check(table: &TestTable, seed: u64) -> Stats {
         stats.violations.push(format!("hand-off (seed {seed}): {e}"));
         return stats;
     }
-    // Replays of some orders (`ops republish --order`), on the same bus.
+    // What the stream published, as a consumer receives it.
+    let as_sent = |e: &crate::eventbridge_standin::Received| format!("{} {}", e.detail_type, e.detail);
+    let sent: BTreeSet<String> = bus.received().iter().map(as_sent).collect();
+    let published = bus.received().len();
+    // A fulfilment worker takes some orders out of the awaiting-delivery queue exactly as the
+    // README says (after the stream was read: its update moves no version, so no event).
+    let worked = take_some_orders_out_of_the_queue(table, &mut rng).await;
+    // Replays of some orders (`ops republish --order`), on the same bus: the worked ones and a few.
     let source = shared::store::Store::new(table.client.clone(), &table.name, 0);
     let mut pks: Vec<String> = views.keys().map(|(pk, _)| pk.clone()).collect();
     pks.dedup();
     rng.shuffle(&mut pks);
     pks.truncate(rng.usize(0..=4));
+    pks.extend(worked);
+    pks.sort();
+    pks.dedup();
     let replay = shared::handoff::eventbridge::EventBridgeBus::new(bus.client(), BUS);
     let retry = RetrySettings {
         attempts: 4,
@@ -234,6 +281,16 @@ pub async fn check(table: &TestTable, seed: u64) -> Stats {
             .push(format!("hand-off (seed {seed}): republish failed: {e}"));
     }
     let received = bus.received();
+    // A replay is what was sent (#28.3): every republished event, to the byte, is one the stream
+    // published.
+    for e in &received[published..] {
+        if !sent.contains(&as_sent(e)) {
+            stats.violations.push(format!(
+                "hand-off (seed {seed}): a replayed event was never sent as such: {}",
+                as_sent(e)
+            ));
+        }
+    }
     // The reference consumer: every event, shuffled, a fifth of them twice.
     let mut fed: Vec<&crate::eventbridge_standin::Received> = received.iter().collect();
     let doubles: Vec<_> = fed.iter().copied().filter(|_| rng.u8(0..5) == 0).collect();
