@@ -163,6 +163,76 @@ async fn deliver(
     Ok(())
 }
 
+/// Views written by a bundle from before the hand-off (no `view_changes`, no replay attributes),
+/// migrated once with `ops migrate-views`, then moved on by a push each: the hand-off and its
+/// replays must treat them like any other view.
+pub async fn views_from_before_the_hand_off(table: &TestTable, seed: u64, stats: &mut Stats) {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    let mut rng = fastrand::Rng::with_seed(seed ^ 0x01d);
+    let store = shared::store::Store::new(table.client.clone(), &table.name, 0);
+    let postback = crate::local_postback(table, store);
+    let token = shared::secret::parse_secret_list(&crate::local_setting("LINKBEST_POSTBACK_TOKENS"))[0]
+        .expose()
+        .to_owned();
+    let orders: Vec<String> = (0..rng.usize(1..=3)).map(|i| format!("OLD{seed}-{i}")).collect();
+    for sn in &orders {
+        let v = "00000000001795440000#00000000000000000001";
+        let item = std::collections::HashMap::from([
+            (
+                "pk".to_owned(),
+                AttributeValue::S(shared::keys::linkbest_order_pk(sn)),
+            ),
+            ("sk".to_owned(), AttributeValue::S("ORDER".into())),
+            ("item_type".to_owned(), AttributeValue::S("linkbest_order".into())),
+            ("order_sn".to_owned(), AttributeValue::S(sn.clone())),
+            ("status".to_owned(), AttributeValue::S("0".into())),
+            ("push_status".to_owned(), AttributeValue::S("0".into())),
+            ("state_version".to_owned(), AttributeValue::S(v.into())),
+            ("push_version".to_owned(), AttributeValue::S(v.into())),
+        ]);
+        if let Err(e) = table
+            .client
+            .put_item()
+            .table_name(&table.name)
+            .set_item(Some(item))
+            .send()
+            .await
+        {
+            stats
+                .violations
+                .push(format!("hand-off (seed {seed}): an old view not written: {e:?}"));
+            return;
+        }
+    }
+    if let Err(e) = ops::Ops::new(table.client.clone(), &table.name)
+        .migrate_views(false)
+        .await
+    {
+        stats
+            .violations
+            .push(format!("hand-off (seed {seed}): ops migrate-views failed: {e}"));
+    }
+    for (i, sn) in orders.iter().enumerate() {
+        let request = crate::festival::signed_push(
+            &token,
+            9_000_000 + seed % 1_000_000 * 10 + i as u64,
+            1_795_440_600,
+            sn,
+            "1",
+        );
+        let answer = crate::body_text(&postback.handle(request).await);
+        if answer != "1" {
+            stats.violations.push(format!(
+                "hand-off (seed {seed}): the push to the old view {sn} answered {answer}"
+            ));
+        }
+    }
+    *stats
+        .answers
+        .entry("hand-off: views from before the hand-off".to_owned())
+        .or_default() += orders.len() as u64;
+}
+
 /// Settlement changes for some of the Linkbest orders the histories left in `table` (the
 /// settlement feed's writes), so the hand-off and its consumer meet them beside the views.
 pub async fn settle_some(table: &TestTable, seed: u64, stats: &mut Stats) {
@@ -267,6 +337,13 @@ pub async fn check(table: &TestTable, seed: u64) -> Stats {
     rng.shuffle(&mut pks);
     pks.truncate(rng.usize(0..=4));
     pks.extend(worked);
+    // And every view from before the hand-off (`views_from_before_the_hand_off`).
+    pks.extend(
+        views
+            .keys()
+            .map(|(pk, _)| pk.clone())
+            .filter(|pk| pk.starts_with("LB#ORDER#OLD")),
+    );
     pks.sort();
     pks.dedup();
     let replay = shared::handoff::eventbridge::EventBridgeBus::new(bus.client(), BUS);

@@ -59,6 +59,7 @@ pub async fn play_handoff(seeds: &[u64]) -> Stats {
             for seed in &mine {
                 stats.add(world.run(*seed).await);
             }
+            handoff::views_from_before_the_hand_off(&world.table, mine[0], &mut stats).await;
             handoff::settle_some(&world.table, mine[0], &mut stats).await;
             stats.add(handoff::check(&world.table, mine[0]).await);
             world.table.delete_now().await;
