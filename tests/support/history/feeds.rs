@@ -51,7 +51,14 @@ pub async fn run(seed: u64) -> Stats {
         histories: 1,
         ..Stats::default()
     };
-    let table = TestTable::create().await;
+    // A third of the histories also go through the hand-off (a table with the template's stream,
+    // published with faults, its events fed to the reference consumer and replayed).
+    let with_handoff = seed.is_multiple_of(3);
+    let table = if with_handoff {
+        TestTable::create_as_template().await
+    } else {
+        TestTable::create().await
+    };
     let v0 = OffsetDateTime::now_utc().unix_timestamp();
     let mut now = v0;
     let changes = generate(
@@ -158,6 +165,27 @@ pub async fn run(seed: u64) -> Stats {
                 standin.heal();
             }
             6..=7 => change_data(&standin, &mut source, &mut rng, now, &mut stats),
+            8 => {
+                // A backfill of a recent range started beside the schedule of the same feed: the
+                // feed's lease lets one of them write (#28.7); the other does nothing.
+                let i = rng.usize(0..2);
+                let from = now - rng.i64(3_600..2 * DAY);
+                let to = now - rng.i64(0..3_600);
+                let (beside, backfill) = (format!("beside-{now}"), format!("backfill-{now}"));
+                let deadline = Instant::now() + Duration::from_secs(8);
+                let _ = tokio::join!(
+                    feeds[i].run_with_summary(Mode::Scheduled, &beside, at(now), deadline),
+                    feeds[i].run_with_summary(Mode::Backfill { from, to }, &backfill, at(now), deadline),
+                );
+                // Whichever wrote, the history must still converge (the final catch-up and the
+                // judge) and, through the hand-off, replay as it sent (a second writer used to
+                // rewrite settlement changes' `fetched_at`).
+                stats.feed_runs += 2;
+                *stats
+                    .answers
+                    .entry("feed: a backfill beside the schedule".to_owned())
+                    .or_default() += 1;
+            }
             _ => now += rng.i64(30..1_200),
         }
     }
@@ -205,6 +233,9 @@ pub async fn run(seed: u64) -> Stats {
             "feed history {seed}: requests the API refuses: {:?}",
             standin.violations()
         ));
+    }
+    if with_handoff {
+        stats.add(super::handoff::check(&table, seed).await);
     }
     table.delete_now().await;
     stats
