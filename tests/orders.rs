@@ -720,18 +720,46 @@ async fn a_status_reverted_without_a_push_is_not_hidden_by_the_digest() {
     }]);
     tokio::time::sleep(Duration::from_millis(1_100)).await;
 
-    // A window that starts before the push cannot tell a revert from a re-read.
-    let ambiguous = backfill(pushed_at - 10, pushed_at + 60, "list-2").await;
-    assert_eq!(ambiguous.counts.views_updated, 0, "{ambiguous:?}");
-    assert_eq!(attr_s(&view(&table, "SO-REV").await, "status"), Some("1"));
-
-    // A window that starts after the push: the order was updated after it.
-    let reverted = backfill(pushed_at + 1, pushed_at + 60, "list-3").await;
+    // A window that starts before the push, as every scheduled window does (it starts at the
+    // checkpoint less the overlap): the row alone cannot tell a revert from a re-read, so the
+    // feed asks again for the part after the push (#28.8) — one more request — and finds the
+    // order there: updated after the push.
+    let reverted = backfill(pushed_at - 10, pushed_at + 60, "list-2").await;
     assert_eq!(reverted.counts.views_updated, 1, "{reverted:?}");
     assert_eq!(reverted.counts.status_found_only_by_poll, 1, "{reverted:?}");
+    assert_eq!(
+        reverted.http_requests,
+        reverted.pages as u64 + 1,
+        "the window's pages and the part after the push: {reverted:?}"
+    );
     let v = view(&table, "SO-REV").await;
     assert_eq!(attr_s(&v, "status"), Some("0"), "the revert is not hidden");
     assert_eq!(attr_s(&v, "push_status"), Some("1"));
+    // The other side: an order the list last showed just before its push, unchanged since (its
+    // update time is before the push). The same kind of window finds nothing after the push, so
+    // the push's status stands: no revert is invented.
+    let updated = now().unix_timestamp() - 5;
+    standin.add_orders(vec![order("SO-STILL", updated, "0", 700)]);
+    backfill(updated - 10, updated + 1, "list-still-1").await;
+    assert_eq!(attr_s(&view(&table, "SO-STILL").await, "status"), Some("0"));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let pushed_still = now().unix_timestamp();
+    assert_eq!(push(&pb, 9_502, pushed_still, "SO-STILL", "1").await, "1");
+    assert_eq!(attr_s(&view(&table, "SO-STILL").await, "status"), Some("1"));
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    let stands = backfill(pushed_still - 10, pushed_still + 60, "list-still-2").await;
+    assert_eq!(
+        attr_s(&view(&table, "SO-STILL").await, "status"),
+        Some("1"),
+        "{stands:?}"
+    );
+    assert_eq!(stands.counts.status_found_only_by_poll, 0, "{stands:?}");
+    assert_eq!(
+        stands.http_requests,
+        stands.pages as u64 + 1,
+        "it asked, and found nothing after the push"
+    );
+
     // Read once more: the view holds that listing now; nothing is written or counted again.
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     let again = backfill(pushed_at + 1, pushed_at + 60, "list-4").await;

@@ -16,7 +16,7 @@ use crate::feed::{
     BoxFuture, CheckpointKey, Feed, FeedSettings, PageCounts, PageError, PageRequest, PageUse, Paging,
     SyncedPage,
 };
-use crate::store::{Store, StoreError};
+use crate::store::Store;
 
 /// What names a Linkbest feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,13 +37,50 @@ pub trait Rows: Send + Sync + 'static {
     fn parse(rows: &[&RawValue]) -> Result<Vec<Self::Row>, String>;
 
     /// Stores one page's rows, fetched at `fetched_at` for the window `request`; every write is
-    /// confirmed before this returns.
+    /// confirmed before this returns. `more` reads another window of the same service (the
+    /// orders feed asks again for the part of a window after a push when a row alone cannot tell
+    /// a revert from a re-read: issue #28.8).
     fn store<'a>(
         store: &'a Store,
         rows: Vec<Self::Row>,
         fetched_at: OffsetDateTime,
         request: PageRequest,
-    ) -> BoxFuture<'a, Result<PageCounts, StoreError>>;
+        more: &'a Pages<'a, Self::Row>,
+    ) -> BoxFuture<'a, Result<PageCounts, PageError>>;
+}
+
+/// Reads every row of a window of the feed's service, page after page until a short one.
+pub struct Pages<'a, Row> {
+    client: &'a LinkbestClient,
+    service: Service,
+    page_size: u32,
+    stop_at: Instant,
+    parse: fn(&[&RawValue]) -> Result<Vec<Row>, String>,
+}
+
+impl<Row> Pages<'_, Row> {
+    /// Every row updated in `[stime, etime)`.
+    pub async fn window(&self, stime: i64, etime: i64) -> Result<Vec<Row>, PageError> {
+        let mut rows = Vec::new();
+        for page in 1.. {
+            let request = PageRequest {
+                stime,
+                etime,
+                page,
+                page_size: self.page_size,
+            };
+            let got = self
+                .client
+                .page(self.service, &request, self.stop_at, self.parse)
+                .await?;
+            let short = got.len() < self.page_size as usize;
+            rows.extend(got);
+            if short || page >= 1_000 {
+                break;
+            }
+        }
+        Ok(rows)
+    }
 }
 
 /// A Linkbest feed, ready for the feed machine.
@@ -117,7 +154,14 @@ impl<R: Rows> Feed for LinkbestFeed<R> {
                     digest,
                 });
             }
-            let mut counts = R::store(&self.store, rows, fetched_at, request).await?;
+            let more = Pages {
+                client: &self.client,
+                service: self.decl.service,
+                page_size: request.page_size,
+                stop_at,
+                parse: R::parse,
+            };
+            let mut counts = R::store(&self.store, rows, fetched_at, request, &more).await?;
             counts.rows_received = received;
             Ok(SyncedPage { counts, digest })
         })

@@ -26,12 +26,12 @@ use time::OffsetDateTime;
 
 use super::api::{MAX_ROW_BYTES, ORDERS_SERVICE, text};
 use super::client::Service;
-use super::feed::{FeedDecl, Rows};
+use super::feed::{FeedDecl, Pages, Rows};
 use super::view::{
     LIST_DIGEST, LIST_STATUS, ListedState, PUSH_STATUS, PUSH_VERSION, STATE_VERSION, list_update,
     list_version,
 };
-use crate::feed::{BoxFuture, CheckpointKey, PageCounts, PageRequest, Paging};
+use crate::feed::{BoxFuture, CheckpointKey, PageCounts, PageError, PageRequest, Paging};
 use crate::json::RawObject;
 use crate::keys::{
     LINKBEST_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_SYNC_PK,
@@ -234,6 +234,11 @@ pub enum Relisting {
     /// confirmed, settled and invalidated, so such a revert comes without a push). It is newer
     /// information: applied, and counted as a status found only by poll.
     Reverted,
+    /// The view's last listed row, a push moved the view since, and the window started at or
+    /// before that push (`pushed`, its `CreateTime`): the row alone cannot tell a revert after the
+    /// push from the order as it was. The orders feed asks again for `[pushed + 1, window end)`:
+    /// the order is there only if it was updated after the push (issue #28.8).
+    Ambiguous { pushed: i64 },
 }
 
 /// The unix seconds a push version (`CreateTime` in 20 digits, `#`, id) starts with.
@@ -251,15 +256,10 @@ pub fn relisting(known: Option<&Known>, row: &ListedOrder, window_start: i64) ->
         return Relisting::New;
     }
     let view_is_the_push = known.push_version.is_some() && known.state_version == known.push_version;
-    let updated_after_the_push = known
-        .push_version
-        .as_deref()
-        .and_then(push_time)
-        .is_some_and(|pushed| window_start > pushed);
-    if view_is_the_push && updated_after_the_push {
-        Relisting::Reverted
-    } else {
-        Relisting::ReadAgain
+    match known.push_version.as_deref().and_then(push_time) {
+        Some(pushed) if view_is_the_push && window_start > pushed => Relisting::Reverted,
+        Some(pushed) if view_is_the_push => Relisting::Ambiguous { pushed },
+        _ => Relisting::ReadAgain,
     }
 }
 
@@ -309,13 +309,52 @@ impl Rows for OrderRows {
         parse_orders(rows)
     }
 
+    /// Stores the page; then, for rows that alone cannot tell a revert after a push from the
+    /// order as it was ([`Relisting::Ambiguous`]), asks again for the part of the window after
+    /// each such push: a row found there unchanged was updated after the push (a revert) and is
+    /// stored as such. Rare by nature: after a push the list normally shows a new row.
     fn store<'a>(
         store: &'a Store,
         rows: Vec<OrderRow>,
         fetched_at: OffsetDateTime,
         request: PageRequest,
-    ) -> BoxFuture<'a, Result<PageCounts, StoreError>> {
-        Box::pin(async move { store.store_listed_orders(rows, fetched_at, request.stime).await })
+        more: &'a Pages<'a, OrderRow>,
+    ) -> BoxFuture<'a, Result<PageCounts, PageError>> {
+        Box::pin(async move {
+            let (mut counts, recheck) = store
+                .store_listed_orders_checked(rows, fetched_at, request.stime)
+                .await?;
+            let mut by_push: BTreeMap<i64, Vec<(String, String)>> = BTreeMap::new();
+            for (row, pushed) in recheck {
+                // A push at the window's very end: whatever came after it is in the next window,
+                // which starts after the push (and so tells a revert by itself).
+                if pushed + 1 < request.etime {
+                    by_push
+                        .entry(pushed)
+                        .or_default()
+                        .push((row.order_sn, row.digest));
+                }
+            }
+            for (pushed, wanted) in by_push {
+                let after = more.window(pushed + 1, request.etime).await?;
+                let rows: Vec<OrderRow> = after
+                    .into_iter()
+                    .filter(|row| match row {
+                        OrderRow::Listed(l) => {
+                            wanted.iter().any(|(sn, d)| *sn == l.order_sn && *d == l.digest)
+                        }
+                        OrderRow::Unlinked(_) => false,
+                    })
+                    .collect();
+                tracing::info!(target: "sync", feed = "orders", pushed, etime = request.etime,
+                    asked = wanted.len(), updated_after_the_push = rows.len(),
+                    "asked again for the part of the window after a push");
+                if !rows.is_empty() {
+                    counts += store.store_listed_orders(rows, fetched_at, pushed + 1).await?;
+                }
+            }
+            Ok(counts)
+        })
     }
 }
 
@@ -329,6 +368,20 @@ impl Store {
         listed_at: OffsetDateTime,
         window_start: i64,
     ) -> Result<PageCounts, StoreError> {
+        Ok(self
+            .store_listed_orders_checked(rows, listed_at, window_start)
+            .await?
+            .0)
+    }
+
+    /// [`Store::store_listed_orders`], and the rows it could not decide on alone
+    /// ([`Relisting::Ambiguous`]) with the push time each was ambiguous against.
+    pub async fn store_listed_orders_checked(
+        &self,
+        rows: Vec<OrderRow>,
+        listed_at: OffsetDateTime,
+        window_start: i64,
+    ) -> Result<(PageCounts, Vec<(ListedOrder, i64)>), StoreError> {
         let mut by_order: BTreeMap<String, Vec<ListedOrder>> = BTreeMap::new();
         let mut unlinked = Vec::new();
         for row in rows {
@@ -352,15 +405,17 @@ impl Store {
                 (views.get(&key).map(Known::from_item), rows)
             })
             .collect();
-        let per_order: Vec<PageCounts> = stream::iter(orders)
+        let per_order: Vec<(PageCounts, Vec<(ListedOrder, i64)>)> = stream::iter(orders)
             .map(|(known, rows)| self.store_order_rows(known, rows, listed_at, window_start))
             .buffer_unordered(CONCURRENCY)
             .try_collect()
             .await?;
-        for c in per_order {
+        let mut ambiguous = Vec::new();
+        for (c, a) in per_order {
             counts += c;
+            ambiguous.extend(a);
         }
-        Ok(counts)
+        Ok((counts, ambiguous))
     }
 
     /// Keeps each unlinked row once (a conditional put; a row read again writes nothing).
@@ -399,12 +454,17 @@ impl Store {
         rows: Vec<ListedOrder>,
         listed_at: OffsetDateTime,
         window_start: i64,
-    ) -> Result<PageCounts, StoreError> {
+    ) -> Result<(PageCounts, Vec<(ListedOrder, i64)>), StoreError> {
         let mut counts = PageCounts::default();
+        let mut ambiguous = Vec::new();
         for row in rows {
             let finding = match relisting(known.as_ref(), &row, window_start) {
                 Relisting::New => finding(known.as_ref(), &row, listed_at),
                 Relisting::ReadAgain => continue, // nothing new
+                Relisting::Ambiguous { pushed } => {
+                    ambiguous.push((row, pushed));
+                    continue;
+                }
                 Relisting::Reverted => Finding::StatusFoundOnlyByPoll,
             };
             let state = ListedState {
@@ -476,7 +536,7 @@ impl Store {
                 .map(str::to_owned)
                 .or(known.list_status.take());
         }
-        Ok(counts)
+        Ok((counts, ambiguous))
     }
 }
 
@@ -590,8 +650,11 @@ mod tests {
         );
         assert_eq!(
             relisting(Some(&view(&push)), row, pushed_at as i64),
-            Relisting::ReadAgain,
-            "a window starting at or before the push cannot tell"
+            Relisting::Ambiguous {
+                pushed: pushed_at as i64
+            },
+            "a window starting at or before the push cannot tell alone: the feed asks again for \
+             the part after the push (#28.8)"
         );
         assert_eq!(
             relisting(Some(&view(&listed_before)), row, after),

@@ -15,8 +15,8 @@ use time::OffsetDateTime;
 
 use super::api::{MAX_ROW_BYTES, SETTLEMENT_SERVICE, text};
 use super::client::Service;
-use super::feed::{FeedDecl, Rows};
-use crate::feed::{BoxFuture, CheckpointKey, PageCounts, PageRequest, Paging};
+use super::feed::{FeedDecl, Pages, Rows};
+use crate::feed::{BoxFuture, CheckpointKey, PageCounts, PageError, PageRequest, Paging};
 use crate::json::RawObject;
 use crate::keys::{
     CHANGED_AT, CHANGED_DAY, LINKBEST_SYNC_PK, LINKBEST_UNLINKED_PK, SETTLEMENT_CHECKPOINT_SK,
@@ -234,8 +234,9 @@ impl Rows for SettlementRows {
         rows: Vec<SettlementChange>,
         fetched_at: OffsetDateTime,
         _request: PageRequest,
-    ) -> BoxFuture<'a, Result<PageCounts, StoreError>> {
-        Box::pin(async move { store.store_settlement_changes(&rows, fetched_at).await })
+        _more: &'a Pages<'a, SettlementChange>,
+    ) -> BoxFuture<'a, Result<PageCounts, PageError>> {
+        Box::pin(async move { Ok(store.store_settlement_changes(&rows, fetched_at).await?) })
     }
 }
 
