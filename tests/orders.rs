@@ -832,3 +832,63 @@ async fn a_window_fuller_than_a_run_moves_the_checkpoint_with_every_run() {
 async fn full_size_a_window_of_100000_orders_moves_the_checkpoint_with_every_run() {
     a_window_ten_runs_long(100_000, 200, 22).await;
 }
+
+/// Issue #28.8 with the schedule's own windows, not hand-picked ones: an order listed by one
+/// scheduled run, then pushed to a new status, then reverted by Linkbest without a push `delay`
+/// seconds later; the next scheduled run's window starts at the checkpoint less the overlap,
+/// before the push. Whatever the delay, the revert is applied and counted, once.
+#[tokio::test]
+async fn a_revert_soon_after_a_push_is_seen_by_the_next_scheduled_run() {
+    let real_now = now().unix_timestamp();
+    for (i, delay) in [1i64, 60, 600].into_iter().enumerate() {
+        let table = TestTable::create().await;
+        let store = Store::from_config(table.client.clone(), &table.store_config());
+        let pb = testkit::local_postback(&table, store);
+        let standin = StandIn::start(APP.0, APP.1, Vec::new()).await;
+        let mut config = config(&table, &standin, 2 * DAY);
+        config.orders.windows.safety_lag = LAG;
+        let sync = orders_sync(&table, &config);
+        let at = |t: i64| time::OffsetDateTime::from_unix_timestamp(t).unwrap();
+        let sn = format!("SO-SCHED-{i}");
+        // The first run now; the order updated before its window's end.
+        let first = order(&sn, real_now - LAG - 100, "0", 500);
+        standin.add_orders(vec![first.clone()]);
+        let run1 = sync
+            .run(Mode::Scheduled, "run-1", now(), far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(attr_s(&view(&table, &sn).await, "status"), Some("0"), "{run1:?}");
+        // The push a moment later (its CreateTime after that listing, as in life).
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let pushed = now().unix_timestamp();
+        assert_eq!(push(&pb, 9_600 + i as u64, pushed, &sn, "1").await, "1");
+        assert_eq!(attr_s(&view(&table, &sn).await, "status"), Some("1"));
+        standin.add_orders(vec![Order {
+            update_ts: pushed + delay,
+            ..first.clone()
+        }]);
+        // The next scheduled run once the revert is behind the safety lag (its clock given; it
+        // lists a moment after the push, as in life).
+        tokio::time::sleep(Duration::from_millis(1_100)).await;
+        let n2 = pushed + delay + LAG + 10;
+        let run2 = sync
+            .run(Mode::Scheduled, "run-2", at(n2), far_deadline())
+            .await
+            .unwrap();
+        let v = view(&table, &sn).await;
+        assert_eq!(
+            attr_s(&v, "status"),
+            Some("0"),
+            "delay {delay}: the revert is seen: {run2:?}"
+        );
+        assert_eq!(
+            run2.counts.status_found_only_by_poll, 1,
+            "delay {delay}: {run2:?}"
+        );
+        let run3 = sync
+            .run(Mode::Scheduled, "run-3", at(n2 + 600), far_deadline())
+            .await
+            .unwrap();
+        assert_eq!(run3.counts.status_found_only_by_poll, 0, "counted once: {run3:?}");
+    }
+}
