@@ -217,3 +217,23 @@ mod tests {
         assert!(!FetchError::Deadline { last_error: None }.is_retryable());
     }
 }
+
+#[cfg(test)]
+mod layering {
+    /// The feed machine is partner-neutral: none of its files imports a partner's module (issue
+    /// #30: `windows` used to take Linkbest's window limit, which took `PageRequest` from here).
+    #[test]
+    fn the_feed_machine_imports_no_partner() {
+        for (name, text) in [
+            ("mod.rs", include_str!("mod.rs")),
+            ("runner.rs", include_str!("runner.rs")),
+            ("windows.rs", include_str!("windows.rs")),
+            ("invocation.rs", include_str!("invocation.rs")),
+        ] {
+            for partner in ["crate::linkbest", "crate::igv"] {
+                let import = format!("use {partner}");
+                assert!(!text.contains(&import), "{name} imports {partner}");
+            }
+        }
+    }
+}

@@ -4,8 +4,6 @@
 //! from the checkpoint, minus an overlap re-read for late-arriving changes, up to now minus a small
 //! safety lag, in windows of at most one day. A backfill syncs exactly the range it is given.
 
-use crate::linkbest::api::MAX_WINDOW_SECONDS;
-
 /// One request span: `Stime` = `start`, `Etime` = `end`, with `0 < end - start <= max span`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Window {
@@ -26,13 +24,18 @@ pub struct WindowSettings {
     pub initial_lookback: i64,
 }
 
+/// The longest window the feed machine ever asks for: one day. A partner may allow less (its
+/// settings then say so: Linkbest's is exactly one day, `linkbest::api::MAX_WINDOW_SECONDS`); the
+/// machine knows no partner (no import of a partner's module here).
+pub const MAX_SPAN: i64 = 86_400;
+
 impl Default for WindowSettings {
     fn default() -> Self {
         Self {
-            max_span: MAX_WINDOW_SECONDS,
+            max_span: MAX_SPAN,
             overlap: 3_600,
             safety_lag: 300,
-            initial_lookback: MAX_WINDOW_SECONDS,
+            initial_lookback: MAX_SPAN,
         }
     }
 }
@@ -114,7 +117,7 @@ pub fn scheduled_plan(
 
 /// `[from, to)` cut into consecutive windows of at most `max_span` seconds (clamped to one day).
 pub fn split(from: i64, to: i64, max_span: i64) -> Vec<Window> {
-    let span = max_span.clamp(1, MAX_WINDOW_SECONDS);
+    let span = max_span.clamp(1, MAX_SPAN);
     let mut windows = Vec::new();
     let mut start = from;
     while start < to {
@@ -244,7 +247,7 @@ mod tests {
             for w in &windows {
                 prop_assert_eq!(w.start, at);
                 prop_assert!(w.end > w.start);
-                prop_assert!(w.end - w.start <= MAX_WINDOW_SECONDS);
+                prop_assert!(w.end - w.start <= MAX_SPAN);
                 at = w.end;
             }
             prop_assert_eq!(at, from + len.max(0));
