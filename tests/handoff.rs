@@ -683,22 +683,7 @@ async fn a_replay_after_a_worker_took_the_order_is_still_awaiting_delivery() {
     let pk = "IGV#ORDER#1689644928115009";
     let view = b.table.get(pk, "ORDER").await.unwrap();
     let seen = testkit::attr_s(&view, "status_version").unwrap().to_owned();
-    b.table
-        .client
-        .update_item()
-        .table_name(&b.table.name)
-        .key("pk", aws_sdk_dynamodb::types::AttributeValue::S(pk.into()))
-        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("ORDER".into()))
-        .update_expression("REMOVE queue_pk, queue_sk SET fulfilment_started_at = :now")
-        .condition_expression("status_version = :seen")
-        .expression_attribute_values(
-            ":now",
-            aws_sdk_dynamodb::types::AttributeValue::S("2026-11-23T13:40:00Z".into()),
-        )
-        .expression_attribute_values(":seen", aws_sdk_dynamodb::types::AttributeValue::S(seen))
-        .send()
-        .await
-        .unwrap();
+    assert!(b.table.take_out_of_queue(pk, &seen).await);
     let replayed = EventBridgeStandIn::start().await;
     republish_partitions(
         &b.store,

@@ -189,19 +189,12 @@ pub fn emf_line(
     Value::Object(line).to_string()
 }
 
-/// `timestamp_ms` (milliseconds since the epoch) as RFC 3339 in UTC, to the millisecond.
+/// `timestamp_ms` (milliseconds since the epoch) as RFC 3339 in UTC, to the millisecond (the
+/// store's fixed-width `changed_at` text).
 pub fn rfc3339_ms(timestamp_ms: i64) -> String {
-    let at = time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(timestamp_ms) * 1_000_000)
-        .unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}.{:03}Z",
-        at.year(),
-        u8::from(at.month()),
-        at.day(),
-        at.hour(),
-        at.minute(),
-        at.second(),
-        at.millisecond()
+    crate::store::changed_at(
+        time::OffsetDateTime::from_unix_timestamp_nanos(i128::from(timestamp_ms) * 1_000_000)
+            .unwrap_or(time::OffsetDateTime::UNIX_EPOCH),
     )
 }
 

@@ -320,6 +320,24 @@ impl TestTable {
     }
 
     /// One item by key (consistent read).
+    /// The README's fulfilment worker taking an iGV order out of the awaiting-delivery queue:
+    /// `REMOVE queue_pk, queue_sk SET fulfilment_started_at = :now` on condition
+    /// `status_version = :seen` (the version it read). Whether it took it.
+    pub async fn take_out_of_queue(&self, pk: &str, seen: &str) -> bool {
+        self.client
+            .update_item()
+            .table_name(&self.name)
+            .key("pk", AttributeValue::S(pk.to_owned()))
+            .key("sk", AttributeValue::S("ORDER".to_owned()))
+            .update_expression("REMOVE queue_pk, queue_sk SET fulfilment_started_at = :now")
+            .condition_expression("status_version = :seen")
+            .expression_attribute_values(":now", AttributeValue::S("2026-11-23T13:40:00Z".to_owned()))
+            .expression_attribute_values(":seen", AttributeValue::S(seen.to_owned()))
+            .send()
+            .await
+            .is_ok()
+    }
+
     pub async fn get(&self, pk: &str, sk: &str) -> Option<Item> {
         self.client
             .get_item()

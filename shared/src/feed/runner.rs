@@ -251,20 +251,9 @@ impl FeedRunner {
     ) -> Result<(), SyncError> {
         summary.mode = "scheduled";
         let now_s = now.unix_timestamp();
-        // The lease outlives this invocation's deadline, so no other run of the feed starts while
-        // this one may still write; a crashed run's lease expires on its own.
-        let remaining = deadline.saturating_duration_since(Instant::now()).as_secs() as i64;
-        let until = now_s + remaining + 60;
         let key = feed.checkpoint();
-        summary.counts.dynamodb_calls += 1;
-        let (checkpoint, resume) = match self.store.acquire_lease(key, owner, now_s, until).await? {
-            Lease::Acquired { checkpoint, resume } => (checkpoint, resume),
-            Lease::HeldByOther { owner: holder, until } => {
-                tracing::info!(target: "sync", feed = feed.name(), holder, until,
-                    "another run holds the feed's lease; skipping");
-                summary.result = "lease_held";
-                return Ok(());
-            }
+        let Some((checkpoint, resume)) = self.take_lease(feed, owner, now, deadline, summary).await? else {
+            return Ok(());
         };
         summary.checkpoint_before = checkpoint;
         summary.checkpoint_after = checkpoint;
@@ -283,11 +272,7 @@ impl FeedRunner {
         if summary.result != "completed" && summary.result != "up_to_date" {
             summary.resume_from = progress.resume.map(|r| r.from);
         }
-        summary.counts.dynamodb_calls += 1;
-        if let Err(e) = self.store.release_lease(key, owner).await {
-            tracing::warn!(target: "sync", feed = feed.name(), error = %e,
-                "could not release the lease; it will expire");
-        }
+        self.give_lease_back(feed, owner, summary).await;
         summary.lag_seconds = summary.checkpoint_after.map(|c| now_s - c);
         result
     }
@@ -383,28 +368,57 @@ impl FeedRunner {
         summary: &mut RunSummary,
     ) -> Result<(), SyncError> {
         summary.mode = "backfill";
-        let now_s = now.unix_timestamp();
-        let remaining = deadline.saturating_duration_since(Instant::now()).as_secs() as i64;
-        let key = feed.checkpoint();
-        summary.counts.dynamodb_calls += 1;
-        if let Lease::HeldByOther { owner: holder, until } = self
-            .store
-            .acquire_lease(key, owner, now_s, now_s + remaining + 60)
+        if self
+            .take_lease(feed, owner, now, deadline, summary)
             .await?
+            .is_none()
         {
-            tracing::info!(target: "sync", feed = feed.name(), holder, until,
-                "another run holds the feed's lease; the backfill did nothing, invoke it again later");
-            summary.result = "lease_held";
+            // Nothing done: invoke the backfill again later, from its start.
             summary.resume_from = Some(from);
             return Ok(());
         }
         let result = self.backfill_windows(feed, from, to, deadline, summary).await;
+        self.give_lease_back(feed, owner, summary).await;
+        result
+    }
+
+    /// Takes the feed's lease for `owner` (the checkpoint and the resume point come with it), or
+    /// `None` with the summary's result `lease_held` when another run holds it. The lease outlives
+    /// this invocation's deadline, so no other run of the feed starts while this one may still
+    /// write; a crashed run's lease expires on its own.
+    async fn take_lease(
+        &self,
+        feed: &dyn Feed,
+        owner: &str,
+        now: OffsetDateTime,
+        deadline: Instant,
+        summary: &mut RunSummary,
+    ) -> Result<Option<(Option<i64>, Option<Resume>)>, SyncError> {
+        let now_s = now.unix_timestamp();
+        let remaining = deadline.saturating_duration_since(Instant::now()).as_secs() as i64;
         summary.counts.dynamodb_calls += 1;
-        if let Err(e) = self.store.release_lease(key, owner).await {
+        match self
+            .store
+            .acquire_lease(feed.checkpoint(), owner, now_s, now_s + remaining + 60)
+            .await?
+        {
+            Lease::Acquired { checkpoint, resume } => Ok(Some((checkpoint, resume))),
+            Lease::HeldByOther { owner: holder, until } => {
+                tracing::info!(target: "sync", feed = feed.name(), mode = summary.mode, holder, until,
+                    "another run holds the feed's lease; this one does nothing");
+                summary.result = "lease_held";
+                Ok(None)
+            }
+        }
+    }
+
+    /// Releases the feed's lease (one that cannot be released expires on its own).
+    async fn give_lease_back(&self, feed: &dyn Feed, owner: &str, summary: &mut RunSummary) {
+        summary.counts.dynamodb_calls += 1;
+        if let Err(e) = self.store.release_lease(feed.checkpoint(), owner).await {
             tracing::warn!(target: "sync", feed = feed.name(), error = %e,
                 "could not release the lease; it will expire");
         }
-        result
     }
 
     async fn backfill_windows(

@@ -281,7 +281,6 @@ pub async fn settle_some(table: &TestTable, seed: u64, stats: &mut Stats) {
 /// `REMOVE queue_pk, queue_sk SET fulfilment_started_at = :now` on condition
 /// `status_version = :seen`. Returns the orders it took.
 async fn take_some_orders_out_of_the_queue(table: &TestTable, rng: &mut fastrand::Rng) -> Vec<String> {
-    use aws_sdk_dynamodb::types::AttributeValue;
     let mut taken = Vec::new();
     for item in table.scan().await {
         let queued = crate::attr_s(&item, "queue_pk")
@@ -293,19 +292,8 @@ async fn take_some_orders_out_of_the_queue(table: &TestTable, rng: &mut fastrand
         else {
             continue;
         };
-        let done = table
-            .client
-            .update_item()
-            .table_name(&table.name)
-            .key("pk", AttributeValue::S(pk.to_owned()))
-            .key("sk", AttributeValue::S("ORDER".to_owned()))
-            .update_expression("REMOVE queue_pk, queue_sk SET fulfilment_started_at = :now")
-            .condition_expression("status_version = :seen")
-            .expression_attribute_values(":now", AttributeValue::S("2026-11-23T13:40:00Z".to_owned()))
-            .expression_attribute_values(":seen", AttributeValue::S(seen.to_owned()))
-            .send()
-            .await;
-        if done.is_ok() {
+        let done = table.take_out_of_queue(pk, seen).await;
+        if done {
             taken.push(pk.to_owned());
         }
     }
