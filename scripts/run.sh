@@ -163,6 +163,30 @@ print(f"pushes {len(report['pushes'])}, listed rows {len(report['listed'])}, set
       f"{'the list' if view.get('state_version', '').find('#!') > 0 else 'a push'}")
 PY
 
+# Nothing refused is a dead end (issue #29.1): events/callback-3-bad-signature.json was signed with
+# the secret iGV "rotated to" (LocalDevCallbackSecretRotated789), which local.env does not hold, so
+# the callback answered 401 and kept the request. Re-run: refused again while the secret is wrong;
+# stored once the secret is added; a second run finds nothing waiting.
+step "a refused callback kept, then re-run after the secret is fixed (ops reprocess refused igv)"
+"$root/target/debug/ops" reprocess refused igv --dry-run >"$rundir/reprocess.log" 2>>"$rundir/ops.log" || failed=1
+CALLBACK_HMAC_SECRETS="$CALLBACK_HMAC_SECRETS,LocalDevCallbackSecretRotated789" \
+  "$root/target/debug/ops" reprocess refused igv >>"$rundir/reprocess.log" 2>>"$rundir/ops.log" || failed=1
+CALLBACK_HMAC_SECRETS="$CALLBACK_HMAC_SECRETS,LocalDevCallbackSecretRotated789" \
+  "$root/target/debug/ops" reprocess refused igv >>"$rundir/reprocess.log" 2>>"$rundir/ops.log" || failed=1
+.venv/bin/python - "$rundir/reprocess.log" <<'PY' || failed=1
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+for row in rows:
+    print(f"  {'dry run' if row['dry_run'] else 'run'}: {row['key']} -> {row['result']}"
+          f"{': ' + row['reason'] if 'reason' in row else ''}{' (' + row['outcome'] + ', ' + row['record'] + ')' if 'outcome' in row else ''}")
+results = [r["result"] for r in rows]
+# The dry run with today's secrets: still refused; the run with the fixed secret: stored; the
+# second run: nothing left waiting (no row).
+ok = results == ["unchanged", "accepted"] and rows[1]["outcome"] == "stored"
+print("  a second run: nothing left waiting" if ok else f"  UNEXPECTED: {results}")
+sys.exit(0 if ok else 1)
+PY
+
 # The hand-off: what Lambda's event source mapping does, done by the stream poller on DynamoDB
 # Local's own stream (filtered by the template's FilterCriteria, batches of 100), invoking the
 # publisher under the emulator; the local bus prints every event it accepts.

@@ -62,6 +62,7 @@ async fn postback_sample_events_get_their_documented_answers() {
         tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
         max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
         create_time_window: None,
+        refused: Default::default(),
     };
     let postback = Postback::new(Store::from_config(table.client.clone(), &config.store), &config);
     for (file, expected) in POSTBACK_EXPECTED {
@@ -70,7 +71,12 @@ async fn postback_sample_events_get_their_documented_answers() {
         let response = postback.handle(request).await;
         assert_eq!(body_text(&response), *expected, "{file}");
     }
-    assert_eq!(table.scan().await.len(), 2, "one push and its order view");
+    assert_eq!(table.scan_orders().await.len(), 2, "one push and its order view");
+    assert_eq!(
+        table.refused().await.len(),
+        1,
+        "the badly signed push kept to be re-run"
+    );
 }
 
 #[tokio::test]
@@ -91,6 +97,7 @@ async fn callback_sample_events_get_their_documented_answers() {
         secrets: parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS")).into(),
         max_age: None,
         max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+        refused: Default::default(),
     };
     let callback = Callback::new(Store::from_config(table.client.clone(), &config.store), &config);
     for (file, expected) in CALLBACK_EXPECTED {
@@ -99,7 +106,16 @@ async fn callback_sample_events_get_their_documented_answers() {
         let response = callback.handle(request).await;
         assert_eq!(response.status().as_u16(), *expected, "{file}");
     }
-    assert_eq!(table.scan().await.len(), 2, "one callback and its order view");
+    assert_eq!(
+        table.scan_orders().await.len(),
+        2,
+        "one callback and its order view"
+    );
+    assert_eq!(
+        table.refused().await.len(),
+        1,
+        "the badly signed callback kept to be re-run"
+    );
 }
 
 #[test]

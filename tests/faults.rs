@@ -57,6 +57,7 @@ async fn postback_under_dynamodb_faults_answers_minus_1_and_the_retry_stores_exa
             tokens: tokens.clone().into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
             create_time_window: None,
+            refused: Default::default(),
         };
         let postback = Postback::new(Store::from_config(client, &store_config), &config);
         let push_id = format!("{}", 7_100 + i);
@@ -116,6 +117,7 @@ async fn callback_under_dynamodb_faults_answers_500_and_the_retry_stores_exactly
             secrets: secrets.clone().into(),
             max_age: Some(Duration::from_secs(300)),
             max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+            refused: Default::default(),
         };
         let callback = Callback::new(Store::from_config(client, &store_config), &config);
         let rid = format!("fault-{i}");
@@ -172,6 +174,7 @@ fn postback_via(proxy: &FaultyProxy, table: &TestTable) -> impl Future<Output = 
             tokens: parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
             create_time_window: None,
+            refused: Default::default(),
         };
         let store = Store::from_config(client, &store_config);
         (Postback::new(store.clone(), &config), store)

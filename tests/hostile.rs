@@ -15,7 +15,7 @@ use shared::linkbest::push::sign_hex;
 use shared::linkbest::settings::{DEFAULT_POSTBACK_MAX_BODY_BYTES, PostbackConfig};
 use shared::secret::parse_secret_list;
 use shared::store::Store;
-use testkit::{TestTable, body_text, local_setting};
+use testkit::{TestTable, attr_s, body_text, local_setting};
 use time::OffsetDateTime;
 
 const NOW_MS: u64 = 1_795_440_540_000;
@@ -431,6 +431,7 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
             tokens: tokens.clone().into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
             create_time_window: None,
+            refused: Default::default(),
         },
     );
     let callback = Callback::new(
@@ -440,6 +441,7 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
             secrets: secrets.clone().into(),
             max_age: Some(Duration::from_secs(300)),
             max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+            refused: Default::default(),
         },
     );
     let now = OffsetDateTime::from_unix_timestamp_nanos(i128::from(NOW_MS) * 1_000_000).unwrap();
@@ -461,7 +463,7 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
         assert_eq!(response.status(), 200, "{}", c.name);
         assert_eq!(body_text(&response), c.expect, "postback: {}", c.name);
         assert!(
-            table.scan().await.is_empty(),
+            table.scan_orders().await.is_empty(),
             "postback {} stored something",
             c.name
         );
@@ -478,11 +480,27 @@ async fn a_hostile_corpus_gets_failure_answers_stores_nothing_and_leaks_no_secre
             c.name
         );
         assert!(
-            table.scan().await.is_empty(),
+            table.scan_orders().await.is_empty(),
             "callback {} stored something",
             c.name
         );
     }
+    // What is kept of the refused ones (issue #29.1) is bounded: a body within the size cap, an
+    // expiry within the keep period, and no more than the hourly cap.
+    let kept = table.refused().await;
+    let cap = shared::refused::KeepRefused::default();
+    assert!(kept.len() as u64 <= cap.max_per_hour);
+    for item in &kept {
+        let body = attr_s(item, "raw_body").map_or(0, str::len);
+        assert!(body <= cap.max_bytes, "a kept body of {body} bytes");
+        let expires: i64 = item["expires_at"].as_n().unwrap().parse().unwrap();
+        let received: i64 = item["received_ms"].as_n().unwrap().parse().unwrap();
+        assert!(expires <= received / 1000 + i64::from(cap.days) * 86_400);
+    }
+    println!(
+        "hostile corpus: {} refused requests kept to be re-run",
+        kept.len()
+    );
 
     // Valid deliveries too, so the logs hold successful outcomes with their signatures.
     let good_push_sign = sign_hex(tokens[0].expose(), "e", "901", "1747642090");

@@ -27,6 +27,7 @@ fn config(table: &TestTable) -> PostbackConfig {
         tokens: tokens().into(),
         max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
         create_time_window: None,
+        refused: Default::default(),
     }
 }
 
@@ -382,9 +383,15 @@ async fn bad_signatures_and_wrong_tokens_answer_minus_1_and_store_nothing() {
     // signature, which is why the first stored content always wins (see the replay test).
     assert_eq!(deliver(&pb, &tampered).await, "1");
     assert_eq!(
-        table.scan().await.len(),
+        table.scan_orders().await.len(),
         2,
         "only the validly signed push and its view"
+    );
+    assert_eq!(
+        table.refused().await.len(),
+        2,
+        "the wrong token and the other PushId kept apart to be re-run (issue #29.1); the push \
+         without a Sign is malformed, not kept"
     );
 }
 
@@ -404,7 +411,7 @@ async fn the_review_test_push_is_accepted_and_never_stored() {
     let doc = r#"{"PushId":0,"EventType":"","CreateTime":1747642090,"Sign":"3fa2b1afdcd5ff974d7e79ebd39d9fc8","Data":0}"#;
     assert_eq!(deliver(&pb, doc).await, "-1");
     assert!(
-        table.scan().await.is_empty(),
+        table.scan_orders().await.is_empty(),
         "a test push never becomes an order"
     );
 }
@@ -577,7 +584,7 @@ async fn create_time_outside_the_window_is_refused_and_stores_nothing() {
         );
         assert_eq!(deliver(&pb, &body).await, "-1", "{name}");
     }
-    assert!(table.scan().await.is_empty(), "nothing stored");
+    assert!(table.scan_orders().await.is_empty(), "nothing stored");
     let recent = signed_push(
         &token(),
         9301,
@@ -590,7 +597,7 @@ async fn create_time_outside_the_window_is_refused_and_stores_nothing() {
     assert_eq!(deliver(&pb, &test_push).await, "1", "the review's test push");
     let item = table.get(&linkbest_push_pk("9301"), PUSH_SK).await.unwrap();
     assert!(!item.contains_key("sign"), "the Sign is not kept as an attribute");
-    assert_eq!(table.scan().await.len(), 2, "the push and its order view");
+    assert_eq!(table.scan_orders().await.len(), 2, "the push and its order view");
 }
 
 /// DynamoDB's size of an item: every attribute's name plus its value (strings as UTF-8 bytes,

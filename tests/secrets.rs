@@ -68,6 +68,7 @@ fn handlers(table: &TestTable, tokens: SecretList, secrets: SecretList) -> (Post
             tokens,
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
             create_time_window: None,
+            refused: Default::default(),
         },
     );
     let callback = Callback::new(
@@ -77,6 +78,7 @@ fn handlers(table: &TestTable, tokens: SecretList, secrets: SecretList) -> (Post
             secrets,
             max_age: None,
             max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+            refused: Default::default(),
         },
     );
     (postback, callback)

@@ -51,7 +51,97 @@ pub fn item_json(item: &Item) -> Value {
     Value::Object(object)
 }
 
-fn s(item: &Item, name: &str) -> String {
+/// How `ops` prints its answer: JSON lines (the default) or a table (`--format table`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Table,
+}
+
+impl Format {
+    /// Takes `--format json|table` out of `args` (anywhere after the command).
+    pub fn take(args: &mut Vec<String>) -> Result<Self, String> {
+        let Some(at) = args.iter().position(|a| a == "--format") else {
+            return Ok(Format::Json);
+        };
+        let format = match args.get(at + 1).map(String::as_str) {
+            Some("json") => Format::Json,
+            Some("table") => Format::Table,
+            other => return Err(format!("--format takes json or table, not {other:?}")),
+        };
+        args.drain(at..at + 2);
+        Ok(format)
+    }
+
+    /// Prints `rows`: one JSON object a line, or a table of their fields.
+    pub fn print(self, rows: &[Value]) {
+        match self {
+            Format::Json => rows.iter().for_each(|row| println!("{row}")),
+            Format::Table => print!("{}", table(rows)),
+        }
+    }
+}
+
+/// `rows` as a table: a column per field (in order of first appearance), values as text (cut at
+/// 60 characters), a header line.
+pub fn table(rows: &[Value]) -> String {
+    const WIDEST: usize = 60;
+    let mut columns: Vec<String> = Vec::new();
+    for row in rows {
+        if let Value::Object(map) = row {
+            for key in map.keys() {
+                if !columns.contains(key) {
+                    columns.push(key.clone());
+                }
+            }
+        }
+    }
+    let cell = |row: &Value, column: &str| -> String {
+        let text = match row.get(column) {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        let text = text.replace(['\n', '\t'], " ");
+        if text.chars().count() > WIDEST {
+            format!("{}…", text.chars().take(WIDEST - 1).collect::<String>())
+        } else {
+            text
+        }
+    };
+    let cells: Vec<Vec<String>> = rows
+        .iter()
+        .map(|row| columns.iter().map(|c| cell(row, c)).collect())
+        .collect();
+    let widths: Vec<usize> = columns
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            cells
+                .iter()
+                .map(|r| r[i].chars().count())
+                .chain([c.chars().count()])
+                .max()
+                .unwrap_or(0)
+        })
+        .collect();
+    let line = |values: &[String]| -> String {
+        let padded: Vec<String> = values
+            .iter()
+            .zip(&widths)
+            .map(|(v, w)| format!("{v}{}", " ".repeat(w - v.chars().count())))
+            .collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(&columns);
+    for row in &cells {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+/// An item's string attribute (empty when it has none).
+pub fn s(item: &Item, name: &str) -> String {
     item.get(name)
         .and_then(|v| v.as_s().ok())
         .cloned()
@@ -293,6 +383,29 @@ impl Ops {
 #[cfg(test)]
 mod tests {
     use super::split_bus;
+
+    #[test]
+    fn a_table_has_a_column_per_field_and_a_row_per_answer() {
+        let rows = [
+            serde_json::json!({"key": "IGV#REFUSED#1", "result": "accepted"}),
+            serde_json::json!({"key": "IGV#REFUSED#22", "reason": "signature does not match"}),
+        ];
+        assert_eq!(
+            super::table(&rows),
+            "key             result    reason\n\
+             IGV#REFUSED#1   accepted\n\
+             IGV#REFUSED#22            signature does not match\n"
+        );
+        let mut args = vec![
+            "latest".to_owned(),
+            "--format".to_owned(),
+            "table".to_owned(),
+            "pushes".to_owned(),
+        ];
+        assert_eq!(super::Format::take(&mut args), Ok(super::Format::Table));
+        assert_eq!(args, ["latest", "pushes"]);
+        assert!(super::Format::take(&mut vec!["--format".to_owned()]).is_err());
+    }
 
     #[test]
     fn a_replay_goes_to_the_bus_asked_for() {

@@ -1,34 +1,10 @@
 //! `ops`: the operator's command. Works against the table in `TABLE_NAME`, deployed or local
-//! (`AWS_ENDPOINT_URL_DYNAMODB`), with the usual AWS credentials.
-//!
-//!   ops latest pushes|callbacks [LIMIT]   the most recent deliveries (JSON lines; scans the table)
-//!   ops order ID                          one order id across both partners: the Linkbest view, its
-//!                                         pushes, list rows and settlement changes side by side, and
-//!                                         the iGV view and callbacks
-//!   ops missed [FROM [TO]]                orders the orders feed found only by poll (or whose
-//!                                         status it found first), listed in [FROM, TO] (unix s;
-//!                                         default: the last 7 days)
-//!   ops checkpoint                        every feed's checkpoint, lag and lease
-//!   ops migrate-views [--dry-run]         once, after the deploy that brought the hand-off: order
-//!                                         views written before it get `view_changes = 1`, so a
-//!                                         replay of their next change equals what was sent (a scan)
-//!   ops set-aside                         the stream records the publisher set aside (poison:
-//!                                         unreadable, too large, refused by the bus for their
-//!                                         content), with the reason and the raw record
-//!   ops backfill [FEED] FROM TO           re-sync [FROM, TO) (unix s) of a feed (`settlement`, the
-//!                                         default, or `orders`) here and now, as the function would
-//!                                         (needs the linkbest-sync settings: LINKBEST_APP_KEY, …)
-//!   ops republish --from FROM --to TO     re-emits on EVENT_BUS_NAME the events of the order views
-//!                                         and settlement changes that changed in [FROM, TO)
-//!                                         (unix s or RFC 3339; a query of the `changes` index per
-//!                                         day, never a scan), with the ids they were sent with
-//!   ops republish --order ID              the same for one order id (both partners' partitions)
-//!   ops republish … --bus BUS             to BUS (a name or ARN) instead of EVENT_BUS_NAME: one
-//!                                         consumer's own bus, so no other rule sees the replay
+//! (`AWS_ENDPOINT_URL_DYNAMODB`), with the usual AWS credentials. `ops --help` lists every command
+//! (it needs no environment); the text is [`HELP`].
 
 use std::sync::Arc;
 
-use ops::{Ops, item_json};
+use ops::{Format, Ops, item_json};
 use serde_json::json;
 use shared::config::from_process_env;
 use shared::linkbest::client::LinkbestClient;
@@ -38,17 +14,79 @@ use shared::linkbest::settlement::SETTLEMENT;
 use shared::linkbest::sync::LinkbestSync;
 use shared::store::Store;
 
-const USAGE: &str = "usage: ops latest pushes|callbacks [LIMIT] | ops order ID | ops missed [FROM [TO]] | \
-                     ops checkpoint | ops set-aside | ops migrate-views [--dry-run] | ops backfill [FEED] FROM TO | \
-                     ops republish --from FROM --to TO [--bus BUS] | ops republish --order ID [--bus BUS]";
+/// `ops --help`.
+const HELP: &str = "\
+ops: the operator's command for the partner-ingest table (see the README, Operations).
+
+Environment: TABLE_NAME (the table), AWS credentials and region as the AWS CLI reads them;
+AWS_ENDPOINT_URL_DYNAMODB for a local table. Commands that act as a function also read that
+function's settings (named below). Output: JSON lines on stdout (--format table: aligned
+columns); progress and problems as JSON lines on stderr.
+
+Reading (queries and key reads only, never a scan of the orders):
+  ops latest pushes|callbacks [LIMIT]   the most recent deliveries (default 20)
+  ops order ID                          one order id across both partners: the Linkbest view, its
+                                        pushes, list rows and settlement changes, and the iGV view
+                                        and callbacks
+  ops missed [FROM [TO]]                orders the orders feed found only by poll (or whose status
+                                        it found first), listed in [FROM, TO] (default: 7 days)
+  ops checkpoint                        every feed's checkpoint, lag and lease
+  ops set-aside                         stream records the publisher set aside (poison), with the
+                                        reason and the raw record
+
+Re-running what was refused or parked (each runs the live path again: running it twice stores
+nothing twice; --dry-run writes nothing and shows what would happen):
+  ops reprocess refused linkbest|igv [--from T] [--to T] [--dry-run]
+                                        deliveries refused for their signature, window or secret
+                                        (kept REFUSED_KEEP_DAYS), verified again with the secrets
+                                        configured now and stored; needs the function's settings
+                                        (LINKBEST_POSTBACK_TOKENS[_ARN] / CALLBACK_HMAC_SECRETS[_ARN])
+  ops reprocess refused --key KEY [--dry-run]
+                                        one of them, by its key (LB#REFUSED#… / IGV#REFUSED#…)
+  ops reprocess not-understood [--from MS] [--to MS] [--dry-run]
+                                        authentic iGV callbacks whose body was not understood
+                                        (queue IGV#NOT_UNDERSTOOD; X-Timestamp range, unix ms),
+                                        read again and applied
+  ops reprocess unlinked [--sk SK] [--dry-run]
+                                        settlement changes and list rows kept under LB#UNLINKED
+                                        (all, or those whose sort key starts with SK), read again
+                                        and stored under their order
+
+Writing:
+  ops migrate-views [--dry-run]         once, after the deploy that brought the hand-off: order
+                                        views written before it get view_changes = 1 (a scan)
+  ops backfill [FEED] FROM TO           re-sync [FROM, TO) (unix s) of a feed (settlement, the
+                                        default, or orders) here and now; needs the linkbest-sync
+                                        settings (LINKBEST_APP_KEY, LINKBEST_APP_SECRET[_ARN], ...)
+  ops republish --from T --to T [--bus BUS]
+                                        re-emits on EVENT_BUS_NAME (or BUS) the events of the views
+                                        and settlement changes that changed in [FROM, TO), with the
+                                        ids they were sent with
+  ops republish --order ID [--bus BUS]  the same for one order id
+
+Times: unix seconds or RFC 3339 unless stated. Options anywhere after the command:
+  --format json|table                   JSON lines (default) or aligned columns
+  -h, --help                            this text
+";
+
+const USAGE: &str = "usage: ops COMMAND ... (ops --help lists the commands)";
 
 #[tokio::main]
 async fn main() -> Result<(), String> {
     // Progress and problems (a backfill's pages, a replay's days, events the bus refused) as JSON
     // lines on stderr; stdout is the command's answer.
     shared::logging::init_for_tools();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let table = from_process_env("TABLE_NAME").ok_or("TABLE_NAME is not set")?;
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty()
+        || args
+            .iter()
+            .any(|a| matches!(a.as_str(), "-h" | "--help" | "help"))
+    {
+        print!("{HELP}");
+        return Ok(());
+    }
+    let format = ops::Format::take(&mut args)?;
+    let table = from_process_env("TABLE_NAME").ok_or("TABLE_NAME is not set (ops --help)")?;
     let client = shared::aws::default_dynamodb_client().await;
     let ops = Ops::new(client.clone(), &table);
     let now = time::OffsetDateTime::now_utc();
@@ -60,12 +98,29 @@ async fn main() -> Result<(), String> {
             let limit = rest
                 .first()
                 .map_or(Ok(20), |l| l.parse().map_err(|_| "LIMIT must be a number"))?;
-            for item in ops.latest(kind, limit).await? {
-                println!("{}", item_json(&item));
-            }
+            let items = ops.latest(kind, limit).await?;
+            format.print(&list(&items));
         }
         ["order", id] => {
             let report = ops.order(id).await?;
+            if format == Format::Table {
+                let mut rows = Vec::new();
+                for (section, items) in [
+                    ("linkbest view", &report.linkbest),
+                    ("linkbest push", &report.pushes),
+                    ("linkbest listed", &report.listed),
+                    ("linkbest settlement", &report.settlement),
+                    ("igv view", &report.igv),
+                    ("igv callback", &report.callbacks),
+                ] {
+                    for mut row in list(items) {
+                        row["section"] = section.into();
+                        rows.push(row);
+                    }
+                }
+                format.print(&rows);
+                return Ok(());
+            }
             println!(
                 "{}",
                 pretty(json!({
@@ -86,14 +141,15 @@ async fn main() -> Result<(), String> {
             let to = rest.get(1).map_or(Ok(now.unix_timestamp()), |v| seconds(v))?;
             let from = rest.first().map_or(Ok(to - 7 * 86_400), |v| seconds(v))?;
             let missed = ops.missed(from, to).await?;
-            for item in &missed {
-                let j = item_json(item);
-                println!(
-                    "{}",
+            let rows: Vec<_> = missed
+                .iter()
+                .map(|item| {
+                    let j = item_json(item);
                     json!({"order_sn": j["order_sn"], "finding": j["finding"], "listed_at": j["listed_at"],
                            "status": j["status"], "orders_price": j["orders_price"], "currency": j["currency"]})
-                );
-            }
+                })
+                .collect();
+            format.print(&rows);
             eprintln!(
                 "ops: {} orders found only by poll between {from} and {to}",
                 missed.len()
@@ -106,29 +162,45 @@ async fn main() -> Result<(), String> {
                 _ => return Err(USAGE.to_owned()),
             };
             let (found, migrated) = ops.migrate_views(dry_run).await?;
-            println!(
-                "{}",
-                json!({"views_without_view_changes": found, "migrated": migrated, "dry_run": dry_run})
-            );
+            format.print(&[
+                json!({"views_without_view_changes": found, "migrated": migrated, "dry_run": dry_run}),
+            ]);
         }
         ["set-aside"] => {
             let store = Store::new(client.clone(), &table, 0);
             let kept = shared::handoff::set_aside::list(&store)
                 .await
                 .map_err(|e| e.to_string())?;
-            for item in &kept {
-                println!("{}", item_json(item));
-            }
+            format.print(&list(&kept));
             eprintln!("ops: {} stream records set aside by the publisher", kept.len());
         }
         ["checkpoint"] => {
+            let mut rows = Vec::new();
             for feed in [SETTLEMENT, ORDERS] {
                 let c = ops.checkpoint(feed.checkpoint, now.unix_timestamp()).await?;
-                println!(
-                    "{}",
+                rows.push(
                     json!({"feed": feed.name, "checkpoint": c.checkpoint, "lag_seconds": c.lag_seconds,
-                           "lease_owner": c.lease_owner, "lease_until": c.lease_until})
+                                 "lease_owner": c.lease_owner, "lease_until": c.lease_until}),
                 );
+            }
+            format.print(&rows);
+        }
+        ["reprocess", rest @ ..] => {
+            let rows = reprocess(&client, &table, rest, now).await?;
+            let failed = rows.iter().filter(|r| r["result"] == "failed").count();
+            format.print(&rows);
+            eprintln!(
+                "ops: {} re-run: {} accepted, {} would be, {} unchanged, {} failed",
+                rows.len(),
+                rows.iter().filter(|r| r["result"] == "accepted").count(),
+                rows.iter().filter(|r| r["result"] == "would_accept").count(),
+                rows.iter().filter(|r| r["result"] == "unchanged").count(),
+                failed
+            );
+            if failed > 0 {
+                return Err(format!(
+                    "{failed} not re-run (the table or the secrets failed); run the same command again"
+                ));
             }
         }
         ["backfill", rest @ ..] if (2..=3).contains(&rest.len()) => {
@@ -160,11 +232,11 @@ async fn main() -> Result<(), String> {
                 .invoke(&event, "ops-backfill", now, deadline)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("{}", serde_json::to_string(&result).map_err(|e| e.to_string())?);
+            format.print(&[serde_json::to_value(&result).map_err(|e| e.to_string())?]);
         }
         ["republish", rest @ ..] => {
             let outcome = republish(&client, &table, rest).await?;
-            println!("{}", serde_json::to_string(&outcome).map_err(|e| e.to_string())?);
+            format.print(&[serde_json::to_value(&outcome).map_err(|e| e.to_string())?]);
             if outcome.published.failed > 0 {
                 return Err(format!(
                     "{} events not published (first: {:?}); run the same command again",
@@ -175,6 +247,146 @@ async fn main() -> Result<(), String> {
         _ => return Err(USAGE.to_owned()),
     }
     Ok(())
+}
+
+/// `ops reprocess …`: what was refused or parked, through the live path again (one JSON row each).
+async fn reprocess(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    args: &[&str],
+    now: time::OffsetDateTime,
+) -> Result<Vec<serde_json::Value>, String> {
+    use shared::refused::Rerunner;
+    let (what, options) = args.split_first().ok_or(USAGE)?;
+    let mut dry_run = false;
+    let mut named = std::collections::BTreeMap::new();
+    let mut positional = Vec::new();
+    let mut rest = options.iter();
+    while let Some(arg) = rest.next() {
+        match *arg {
+            "--dry-run" => dry_run = true,
+            "--from" | "--to" | "--key" | "--sk" => {
+                let value = rest.next().ok_or(format!("{arg} needs a value"))?;
+                named.insert(*arg, *value);
+            }
+            other if other.starts_with("--") => return Err(format!("unknown option {other}; {USAGE}")),
+            other => positional.push(other),
+        }
+    }
+    let failed = |e: shared::store::StoreError| e.to_string();
+    let row = |key: String, rerun: shared::refused::Rerun| {
+        let mut v = rerun.to_json();
+        v["key"] = key.into();
+        v["dry_run"] = dry_run.into();
+        v
+    };
+    match *what {
+        "refused" => {
+            let partner = match (positional.as_slice(), named.get("--key")) {
+                ([partner], None) => (*partner).to_owned(),
+                ([], Some(key)) if key.starts_with(shared::keys::LINKBEST_REFUSED_PREFIX) => {
+                    "linkbest".to_owned()
+                }
+                ([], Some(key)) if key.starts_with(shared::keys::IGV_REFUSED_PREFIX) => "igv".to_owned(),
+                _ => {
+                    return Err(format!(
+                        "ops reprocess refused linkbest|igv … or --key KEY; {USAGE}"
+                    ));
+                }
+            };
+            let live: Box<dyn Rerunner> = match partner.as_str() {
+                "linkbest" => {
+                    let config =
+                        shared::linkbest::settings::PostbackConfig::from_env().map_err(|e| e.to_string())?;
+                    let sdk = shared::aws::sdk_config(&config.store).await;
+                    if let Some(e) = shared::aws::connect_secrets(&sdk, &[&config.tokens]).await.pop() {
+                        return Err(e.to_string());
+                    }
+                    let store = Store::from_config(client.clone(), &config.store);
+                    Box::new(shared::linkbest::postback::Postback::new(store, &config))
+                }
+                "igv" => {
+                    let config =
+                        shared::igv::settings::CallbackConfig::from_env().map_err(|e| e.to_string())?;
+                    let sdk = shared::aws::sdk_config(&config.store).await;
+                    if let Some(e) = shared::aws::connect_secrets(&sdk, &[&config.secrets]).await.pop() {
+                        return Err(e.to_string());
+                    }
+                    let store = Store::from_config(client.clone(), &config.store);
+                    Box::new(shared::igv::callback::Callback::new(store, &config))
+                }
+                other => return Err(format!("unknown partner {other:?}: linkbest or igv")),
+            };
+            let store = Store::new(client.clone(), table, 0);
+            let items = match named.get("--key") {
+                Some(key) => store
+                    .kept_refused(key)
+                    .await
+                    .map_err(failed)?
+                    .into_iter()
+                    .collect(),
+                None => {
+                    let from = named
+                        .get("--from")
+                        .map_or(Ok(now - time::Duration::days(30)), |v| instant(v))?;
+                    let to = named
+                        .get("--to")
+                        .map_or(Ok(now + time::Duration::minutes(1)), |v| instant(v))?;
+                    store
+                        .waiting_refused(live.source(), from, to)
+                        .await
+                        .map_err(failed)?
+                }
+            };
+            let done = shared::refused::reprocess(&store, live.as_ref(), &items, dry_run)
+                .await
+                .map_err(failed)?;
+            Ok(done
+                .iter()
+                .map(|r| {
+                    let mut v = r.to_json();
+                    v["dry_run"] = dry_run.into();
+                    v
+                })
+                .collect())
+        }
+        "not-understood" => {
+            use shared::igv::not_understood;
+            let config =
+                shared::store::StoreConfig::from_lookup(&from_process_env).map_err(|e| e.to_string())?;
+            let store = Store::from_config(client.clone(), &config);
+            let ms = |v: &str| {
+                v.parse::<u64>()
+                    .map_err(|_| format!("{v:?} is not unix milliseconds"))
+            };
+            let from = named.get("--from").map_or(Ok(0), |v| ms(v))?;
+            let to = named.get("--to").map_or(Ok(u64::MAX / 2), |v| ms(v))?;
+            let items = not_understood::parked(&store, from, to).await.map_err(failed)?;
+            let mut rows = Vec::new();
+            for item in &items {
+                let key = ops::s(item, "pk");
+                rows.push(row(key, not_understood::rerun(&store, item, dry_run).await));
+            }
+            Ok(rows)
+        }
+        "unlinked" => {
+            use shared::linkbest::unlinked;
+            let config =
+                shared::store::StoreConfig::from_lookup(&from_process_env).map_err(|e| e.to_string())?;
+            let store = Store::from_config(client.clone(), &config);
+            let prefix = named.get("--sk").copied().unwrap_or("");
+            let items = unlinked::parked(&store, prefix).await.map_err(failed)?;
+            let mut rows = Vec::new();
+            for item in &items {
+                let key = format!("{} {}", ops::s(item, "pk"), ops::s(item, "sk"));
+                rows.push(row(key, unlinked::rerun(&store, item, dry_run).await));
+            }
+            Ok(rows)
+        }
+        other => Err(format!(
+            "unknown reprocess {other:?}: refused, not-understood or unlinked; {USAGE}"
+        )),
+    }
 }
 
 /// `ops republish`: the events of a time range or of one order, again, on `EVENT_BUS_NAME`.

@@ -20,6 +20,16 @@ pub const LINKBEST_UNLINKED_PK: &str = "LB#UNLINKED";
 /// Partition key of the Linkbest feeds' checkpoints and leases (one item per feed).
 pub const LINKBEST_SYNC_PK: &str = "LB#SYNC";
 
+/// Partition-key prefix of a Linkbest push refused for its signature, window or secret, kept to
+/// be re-run (`LB#REFUSED#<digest>`, see [`crate::refused`]); its queue and hourly counters.
+pub const LINKBEST_REFUSED_PREFIX: &str = "LB#REFUSED#";
+pub const LINKBEST_REFUSED_QUEUE: &str = "LB#REFUSED";
+pub const LINKBEST_REFUSED_KEPT_PK: &str = "LB#REFUSED_KEPT";
+/// The same for iGV callbacks (`IGV#REFUSED#<digest>`).
+pub const IGV_REFUSED_PREFIX: &str = "IGV#REFUSED#";
+pub const IGV_REFUSED_QUEUE: &str = "IGV#REFUSED";
+pub const IGV_REFUSED_KEPT_PK: &str = "IGV#REFUSED_KEPT";
+
 /// Partition key of stream records the hand-off set aside (poison: they can never become an
 /// event); sort key: the record's sequence number. Rare by nature, so one key.
 pub const HANDOFF_SET_ASIDE_PK: &str = "HANDOFF#SET_ASIDE";
@@ -142,6 +152,10 @@ pub const ALL_PREFIXES: &[&str] = &[
     HANDOFF_SET_ASIDE_PK,
     IGV_CALLBACK_PREFIX,
     IGV_ORDER_PREFIX,
+    LINKBEST_REFUSED_PREFIX,
+    LINKBEST_REFUSED_KEPT_PK,
+    IGV_REFUSED_PREFIX,
+    IGV_REFUSED_KEPT_PK,
 ];
 
 /// Longest partner id accepted as part of a key.

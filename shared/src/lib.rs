@@ -27,6 +27,7 @@ pub mod keys;
 pub mod linkbest;
 pub mod logging;
 pub mod metrics;
+pub mod refused;
 pub mod secret;
 pub mod store;
 pub mod tls;

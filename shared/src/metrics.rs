@@ -67,6 +67,10 @@ pub mod names {
     pub const PUT_EVENTS_REQUESTS: &str = "PutEventsRequests";
     /// publisher: an order entering the awaiting-delivery queue from another status (issue #28.4).
     pub const AWAITING_DELIVERY_AFTER_OTHER_STATUS: &str = "AwaitingDeliveryAfterOtherStatus";
+    /// postback, callback: a refused delivery kept to be re-run (issue #29.1), or one that should
+    /// have been and was not (over the hourly cap or the size cap, or the table failed).
+    pub const REFUSED_KEPT: &str = "RefusedKept";
+    pub const REFUSED_NOT_KEPT: &str = "RefusedNotKept";
 
     pub const ALL: &[&str] = &[
         PUSHES_STORED,
@@ -94,6 +98,8 @@ pub mod names {
         POISON_RECORDS,
         PUT_EVENTS_REQUESTS,
         AWAITING_DELIVERY_AFTER_OTHER_STATUS,
+        REFUSED_KEPT,
+        REFUSED_NOT_KEPT,
     ];
 }
 

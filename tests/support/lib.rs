@@ -197,6 +197,7 @@ pub fn local_postback(
             tokens: shared::secret::parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS")).into(),
             max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
             create_time_window: None,
+            refused: Default::default(),
         },
     )
 }
@@ -216,6 +217,7 @@ pub fn local_callback(
             secrets: shared::secret::parse_secret_list(&local_setting("CALLBACK_HMAC_SECRETS")).into(),
             max_age,
             max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+            refused: Default::default(),
         },
     )
 }
@@ -267,6 +269,30 @@ impl TestTable {
             .collect::<Result<_, _>>()
             .await
             .expect("scan")
+    }
+
+    /// Every item but the refused deliveries kept to be re-run and their hourly counters (issue
+    /// #29.1): the order data a refused request must never touch.
+    pub async fn scan_orders(&self) -> Vec<Item> {
+        self.scan()
+            .await
+            .into_iter()
+            .filter(|i| {
+                !matches!(
+                    attr_s(i, "item_type"),
+                    Some("refused_delivery" | "refused_counter")
+                )
+            })
+            .collect()
+    }
+
+    /// The refused deliveries kept to be re-run.
+    pub async fn refused(&self) -> Vec<Item> {
+        self.scan()
+            .await
+            .into_iter()
+            .filter(|i| attr_s(i, "item_type") == Some("refused_delivery"))
+            .collect()
     }
 
     /// Of `keys` (pk, sk), those with no item in the table: `BatchGetItem`s of 100 (unprocessed

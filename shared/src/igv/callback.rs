@@ -17,9 +17,19 @@ use crate::igv::protocol::{
 };
 use crate::igv::settings::CallbackConfig;
 use crate::igv::store::{NewCallback, UnreadableCallback};
+use crate::keys::{CALLBACK_SK, IGV_REFUSED_KEPT_PK, IGV_REFUSED_PREFIX, IGV_REFUSED_QUEUE, igv_callback_pk};
 use crate::metrics::{self, names};
+use crate::refused::{KeepRefused, Kept, KeptDelivery, Refused, RefusedSource, Rerun};
 use crate::secret::{SecretError, SecretList};
 use crate::store::{RecordWrite, Store, StoreError};
+
+/// Where callbacks refused for their signature, window or secret are kept (issue #29.1).
+pub const REFUSED: RefusedSource = RefusedSource {
+    name: "igv",
+    prefix: IGV_REFUSED_PREFIX,
+    queue: IGV_REFUSED_QUEUE,
+    counter_pk: IGV_REFUSED_KEPT_PK,
+};
 
 /// Everything that makes a callback fail (any answer but 200: the platform retries).
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +58,18 @@ impl CallbackError {
             CallbackError::Store(_) | CallbackError::SecretsUnavailable(_) => {
                 StatusCode::INTERNAL_SERVER_ERROR
             }
+        }
+    }
+
+    /// The kind under which a callback refused this way is kept to be re-run: refused for its
+    /// signature, its window or an unreadable secret — what a wrong or late-rotated secret, or a
+    /// clock, does to a genuine callback. Malformed requests are not kept (nothing to re-run).
+    fn kept_as(&self) -> Option<&'static str> {
+        match self {
+            CallbackError::Unauthorized(AuthFailure::BadSignature) => Some("bad_signature"),
+            CallbackError::Unauthorized(AuthFailure::OutsideWindow { .. }) => Some("outside_window"),
+            CallbackError::SecretsUnavailable(_) => Some("secrets_unavailable"),
+            _ => None,
         }
     }
 
@@ -128,6 +150,7 @@ pub struct Callback {
     secrets: SecretList,
     max_age: Option<Duration>,
     max_body_bytes: usize,
+    refused: KeepRefused,
 }
 
 /// What the handler could read of a delivery, for the log line.
@@ -152,6 +175,7 @@ impl Callback {
             secrets: config.secrets.clone(),
             max_age: config.max_age,
             max_body_bytes: config.max_body_bytes,
+            refused: config.refused,
         }
     }
 
@@ -174,12 +198,25 @@ impl Callback {
             )
             .await;
         let status = status_for(&delivery.result);
-        log_delivery(&delivery, status, started, lambda_request_id.as_deref());
+        let kept = self
+            .keep_if_refused(&delivery, body_bytes(&request), now, lambda_request_id.as_deref())
+            .await;
+        log_delivery(
+            &delivery,
+            status,
+            started,
+            lambda_request_id.as_deref(),
+            kept.as_ref(),
+        );
+        let kept_metric = kept
+            .as_ref()
+            .and_then(Kept::metric)
+            .map(|name| (name, 1.0, metrics::Unit::Count));
         metrics::emit_delivery(
             "callback",
             metric_for(&delivery.result),
             delivery.seen.store_time,
-            &[],
+            kept_metric.as_slice(),
         );
         let word = match &delivery.result {
             Ok(outcome) => outcome_word(outcome),
@@ -190,6 +227,104 @@ impl Callback {
             .header(header::CONTENT_TYPE, "application/json")
             .body(Body::Text(format!(r#"{{"result":"{word}"}}"#)))
             .expect("a static response is always valid")
+    }
+
+    /// Keeps a callback refused for its signature, window or secret (issue #29.1), when its
+    /// signature headers could be read; `None` for any other delivery.
+    async fn keep_if_refused(
+        &self,
+        delivery: &Delivery,
+        body: &[u8],
+        now: OffsetDateTime,
+        lambda_request_id: Option<&str>,
+    ) -> Option<Kept> {
+        let kind = delivery.result.as_ref().err()?.kept_as()?;
+        let h = delivery.seen.headers.as_ref()?;
+        let refused = Refused {
+            reason: delivery.result.as_ref().err()?.to_string(),
+            kind,
+            headers: vec![
+                (crate::igv::protocol::REQUEST_ID_HEADER, h.request_id.clone()),
+                (crate::igv::protocol::TIMESTAMP_HEADER, h.timestamp.clone()),
+                (crate::igv::protocol::SIGNATURE_HEADER, h.signature.clone()),
+            ],
+            raw_body: body,
+            received_at: now,
+            lambda_request_id,
+        };
+        Some(self.store.keep_refused(&REFUSED, &self.refused, &refused).await)
+    }
+
+    /// Re-runs a kept refused callback at the moment it first arrived: verified again with the
+    /// secrets and window configured now, and stored through the live path (running it twice
+    /// stores nothing twice). With `dry_run`, only verified, and whether its `X-Request-Id` is
+    /// stored already is read.
+    pub async fn rerun(&self, kept: &KeptDelivery, dry_run: bool) -> Rerun {
+        let mut headers = HeaderMap::new();
+        for (name, value) in &kept.headers {
+            let (Ok(name), Ok(value)) = (
+                lambda_http::http::HeaderName::from_bytes(name.as_bytes()),
+                lambda_http::http::HeaderValue::from_str(value),
+            ) else {
+                return Rerun::Unchanged(format!("kept header {name:?} cannot be sent again"));
+            };
+            headers.append(name, value);
+        }
+        let at = kept.received_at();
+        if dry_run {
+            let mut seen = Seen::default();
+            return match self.authenticate(&headers, at, &mut seen).await {
+                Ok(h) => match self
+                    .store
+                    .exists(&igv_callback_pk(&h.request_id), CALLBACK_SK)
+                    .await
+                {
+                    Ok(stored_before) => Rerun::WouldAccept {
+                        key: igv_callback_pk(&h.request_id),
+                        stored_before,
+                    },
+                    Err(e) => Rerun::Failed(e.to_string()),
+                },
+                Err(e @ CallbackError::SecretsUnavailable(_)) => Rerun::Failed(e.to_string()),
+                Err(e) => Rerun::Unchanged(e.to_string()),
+            };
+        }
+        let started = Instant::now();
+        let delivery = self
+            .process(&Method::POST, &headers, &kept.raw_body, at, None)
+            .await;
+        log_delivery(&delivery, status_for(&delivery.result), started, None, None);
+        match &delivery.result {
+            Ok(outcome) => Rerun::Accepted {
+                key: igv_callback_pk(
+                    &delivery
+                        .seen
+                        .headers
+                        .as_ref()
+                        .map(|h| h.request_id.clone())
+                        .unwrap_or_default(),
+                ),
+                outcome: outcome_word(outcome),
+            },
+            Err(e @ (CallbackError::Store(_) | CallbackError::SecretsUnavailable(_))) => {
+                Rerun::Failed(e.to_string())
+            }
+            Err(e) => Rerun::Unchanged(e.to_string()),
+        }
+    }
+
+    /// The signature headers, verified with the current secrets, inside the window at `now`.
+    async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        now: OffsetDateTime,
+        seen: &mut Seen,
+    ) -> Result<CallbackHeaders, CallbackError> {
+        let signed = seen.headers.insert(read_headers(headers)?);
+        verify_signature(signed, &self.secrets.current().await?)?;
+        let now_ms = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
+        check_window(signed.timestamp_ms, now_ms, self.max_age)?;
+        Ok(signed.clone())
     }
 
     async fn process(
@@ -225,10 +360,8 @@ impl Callback {
                 limit: self.max_body_bytes,
             });
         }
-        let signed = seen.headers.insert(read_headers(headers)?);
-        verify_signature(signed, &self.secrets.current().await?)?;
-        let now_ms = u64::try_from(now.unix_timestamp_nanos() / 1_000_000).unwrap_or(0);
-        check_window(signed.timestamp_ms, now_ms, self.max_age)?;
+        let signed = self.authenticate(headers, now, seen).await?;
+        let signed = &signed;
         let parsed = std::str::from_utf8(body)
             .map_err(|_| "body is not UTF-8".to_owned())
             .and_then(|text| parse_body(text).map(|cb| (text, cb)).map_err(|e| e.to_string()));
@@ -265,7 +398,24 @@ impl Callback {
     }
 }
 
-fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambda_request_id: Option<&str>) {
+impl crate::refused::Rerunner for Callback {
+    fn source(&self) -> &'static RefusedSource {
+        &REFUSED
+    }
+
+    fn rerun<'a>(&'a self, kept: &'a KeptDelivery, dry_run: bool) -> crate::feed::BoxFuture<'a, Rerun> {
+        Box::pin(Callback::rerun(self, kept, dry_run))
+    }
+}
+
+fn log_delivery(
+    delivery: &Delivery,
+    status: StatusCode,
+    started: Instant,
+    lambda_request_id: Option<&str>,
+    kept: Option<&Kept>,
+) {
+    let kept = kept.map(Kept::word);
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let request_id = delivery.seen.headers.as_ref().map(|h| h.request_id.as_str());
     let x_timestamp = delivery.seen.headers.as_ref().map(|h| h.timestamp_ms);
@@ -313,12 +463,12 @@ fn log_delivery(delivery: &Delivery, status: StatusCode, started: Instant, lambd
         ),
         Err(e @ CallbackError::SecretsUnavailable(why)) => tracing::error!(
             target: "callback", outcome = e.outcome(), status, request_id, x_timestamp,
-            error = %why, latency_ms, lambda_request_id,
+            error = %why, latency_ms, lambda_request_id, kept,
             "iGV keys not available; callback not verified, the platform will retry"
         ),
         Err(e) => tracing::warn!(
             target: "callback", outcome = e.outcome(), status, request_id, x_timestamp, order_id,
-            reason = %e, latency_ms, lambda_request_id, "callback refused"
+            reason = %e, latency_ms, lambda_request_id, kept, "callback refused"
         ),
     }
 }

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use crate::config::{ConfigError, from_process_env, number, secrets, ttl_outlives_window};
+use crate::refused::KeepRefused;
 use crate::secret::SecretList;
 use crate::store::StoreConfig;
 
@@ -23,6 +24,9 @@ pub struct CallbackConfig {
     pub max_age: Option<Duration>,
     /// `CALLBACK_MAX_BODY_BYTES` (default 16384): larger bodies are refused with 413.
     pub max_body_bytes: usize,
+    /// `REFUSED_KEEP_*`: how callbacks refused for their signature, window or secret are kept to
+    /// be re-run (see [`crate::refused`]).
+    pub refused: KeepRefused,
 }
 
 impl CallbackConfig {
@@ -36,6 +40,7 @@ impl CallbackConfig {
             secrets: secrets(env, "CALLBACK_HMAC_SECRETS", "CALLBACK_HMAC_SECRETS_ARN")?,
             max_age,
             max_body_bytes: number(env, "CALLBACK_MAX_BODY_BYTES", DEFAULT_CALLBACK_MAX_BODY_BYTES)?,
+            refused: KeepRefused::from_lookup(env)?,
         })
     }
 

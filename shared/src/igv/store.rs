@@ -123,6 +123,30 @@ impl Store {
         .await
     }
 
+    /// Replaces a parked (not understood) callback record with the record of `new` — the same
+    /// `X-Request-Id`, its body understood now — and moves the order view, in one transaction
+    /// conditional on the record still being parked (issue #29.2). The record keeps `problem` as
+    /// `was_not_understood`. [`RecordWrite::Duplicate`]: it was not parked any more.
+    pub async fn replace_parked_igv_callback(
+        &self,
+        new: &NewCallback<'_>,
+        problem: &str,
+    ) -> Result<RecordWrite, StoreError> {
+        let view = order_view_update(new, new.headers.timestamp_ms);
+        let record = || {
+            let mut item = self.callback_item(new);
+            item.insert("was_not_understood".to_owned(), s(problem));
+            item
+        };
+        self.write_once(
+            record,
+            &content_hash(new.callback),
+            Some(view),
+            "attribute_exists(not_understood)",
+        )
+        .await
+    }
+
     /// What every callback record holds: its key, the signed headers, when and by which
     /// invocation it was received, and its expiry.
     fn callback_record(

@@ -17,4 +17,5 @@ pub mod settings;
 pub mod settlement;
 pub mod store;
 pub mod sync;
+pub mod unlinked;
 pub mod view;

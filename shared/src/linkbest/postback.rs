@@ -11,12 +11,38 @@ use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
 
 use crate::http::{body_bytes, lambda_request_id};
+use crate::keys::{
+    LINKBEST_REFUSED_KEPT_PK, LINKBEST_REFUSED_PREFIX, LINKBEST_REFUSED_QUEUE, PUSH_SK, linkbest_push_pk,
+};
 use crate::linkbest::push::{OrderLink, OrderPush, PushRejection, parse_push, verify_sign};
 use crate::linkbest::settings::PostbackConfig;
 use crate::linkbest::store::NewPush;
 use crate::metrics::{self, names};
+use crate::refused::{KeepRefused, Kept, KeptDelivery, Refused, RefusedSource, Rerun};
 use crate::secret::{SecretError, SecretList};
 use crate::store::{RecordWrite, Store, StoreError};
+
+/// Where pushes refused for their signature, window or token are kept (issue #29.1).
+pub const REFUSED: RefusedSource = RefusedSource {
+    name: "linkbest",
+    prefix: LINKBEST_REFUSED_PREFIX,
+    queue: LINKBEST_REFUSED_QUEUE,
+    counter_pk: LINKBEST_REFUSED_KEPT_PK,
+};
+
+impl PostbackError {
+    /// The kind under which a push refused this way is kept to be re-run: refused for its
+    /// signature, its `CreateTime` window or an unreadable token — what a token rotated on one
+    /// side only, or a clock, does to a genuine push. Malformed pushes are not kept.
+    fn kept_as(&self) -> Option<&'static str> {
+        match self {
+            PostbackError::Rejected(PushRejection::BadSignature) => Some("bad_signature"),
+            PostbackError::OutOfWindow { .. } => Some("outside_window"),
+            PostbackError::SecretsUnavailable(_) => Some("secrets_unavailable"),
+            _ => None,
+        }
+    }
+}
 
 /// Everything that makes a push fail (answer `-1`, Linkbest retries).
 #[derive(Debug, thiserror::Error)]
@@ -107,6 +133,7 @@ pub struct Postback {
     tokens: SecretList,
     max_body_bytes: usize,
     create_time_window: Option<std::time::Duration>,
+    refused: KeepRefused,
 }
 
 /// One delivery as the handler saw it, for the log line.
@@ -126,6 +153,7 @@ impl Postback {
             tokens: config.tokens.clone(),
             max_body_bytes: config.max_body_bytes,
             create_time_window: config.create_time_window,
+            refused: config.refused,
         }
     }
 
@@ -133,30 +161,153 @@ impl Postback {
     pub async fn handle(&self, request: Request) -> Response<Body> {
         let started = Instant::now();
         let lambda_request_id = lambda_request_id(&request);
+        let received_at = OffsetDateTime::now_utc();
         let delivery = self
             .process(
                 request.method(),
                 body_bytes(&request),
-                OffsetDateTime::now_utc(),
+                received_at,
                 lambda_request_id.as_deref(),
             )
             .await;
         let answer = answer_for(&delivery.result);
-        log_delivery(&delivery, answer, started, lambda_request_id.as_deref());
-        let skew = delivery
-            .skew_secs
-            .map(|secs| (names::PUSH_CLOCK_SKEW, secs as f64, metrics::Unit::Seconds));
+        let kept = self
+            .keep_if_refused(
+                &delivery,
+                body_bytes(&request),
+                received_at,
+                lambda_request_id.as_deref(),
+            )
+            .await;
+        log_delivery(
+            &delivery,
+            answer,
+            started,
+            lambda_request_id.as_deref(),
+            kept.as_ref(),
+        );
+        let mut figures = Vec::new();
+        if let Some(secs) = delivery.skew_secs {
+            figures.push((names::PUSH_CLOCK_SKEW, secs as f64, metrics::Unit::Seconds));
+        }
+        if let Some(name) = kept.as_ref().and_then(Kept::metric) {
+            figures.push((name, 1.0, metrics::Unit::Count));
+        }
         metrics::emit_delivery(
             "postback",
             metric_for(&delivery.result),
             delivery.store_time,
-            skew.as_slice(),
+            &figures,
         );
         Response::builder()
             .status(StatusCode::OK)
             .header(header::CONTENT_TYPE, "text/plain")
             .body(Body::Text(answer.as_str().to_owned()))
             .expect("a static response is always valid")
+    }
+
+    /// Keeps a push refused for its signature, window or token (issue #29.1); `None` for any
+    /// other delivery.
+    async fn keep_if_refused(
+        &self,
+        delivery: &Delivery,
+        body: &[u8],
+        received_at: OffsetDateTime,
+        lambda_request_id: Option<&str>,
+    ) -> Option<Kept> {
+        let error = delivery.result.as_ref().err()?;
+        let refused = Refused {
+            reason: error.to_string(),
+            kind: error.kept_as()?,
+            headers: Vec::new(),
+            raw_body: body,
+            received_at,
+            lambda_request_id,
+        };
+        Some(self.store.keep_refused(&REFUSED, &self.refused, &refused).await)
+    }
+
+    /// Re-runs a kept refused push at the moment it first arrived: verified again with the tokens
+    /// and window configured now, and stored through the live path (running it twice stores
+    /// nothing twice). With `dry_run`, only verified, and whether its `PushId` is stored already
+    /// is read.
+    pub async fn rerun(&self, kept: &KeptDelivery, dry_run: bool) -> Rerun {
+        let at = kept.received_at();
+        if dry_run {
+            let push = match self
+                .check_request(&Method::POST, &kept.raw_body)
+                .and_then(|text| parse_push(text).map_err(PostbackError::from))
+            {
+                Ok(push) => push,
+                Err(e) => return Rerun::Unchanged(e.to_string()),
+            };
+            return match self.authenticate(&push, at).await {
+                Ok(_) if push.is_test_push() => Rerun::WouldAccept {
+                    key: "(the review's test push: answered, never stored)".to_owned(),
+                    stored_before: false,
+                },
+                Ok(_) => match self.store.exists(&linkbest_push_pk(&push.push_id), PUSH_SK).await {
+                    Ok(stored_before) => Rerun::WouldAccept {
+                        key: linkbest_push_pk(&push.push_id),
+                        stored_before,
+                    },
+                    Err(e) => Rerun::Failed(e.to_string()),
+                },
+                Err(e @ PostbackError::SecretsUnavailable(_)) => Rerun::Failed(e.to_string()),
+                Err(e) => Rerun::Unchanged(e.to_string()),
+            };
+        }
+        let started = Instant::now();
+        let delivery = self.process(&Method::POST, &kept.raw_body, at, None).await;
+        let answer = answer_for(&delivery.result);
+        log_delivery(&delivery, answer, started, None, None);
+        let key = delivery
+            .push
+            .as_ref()
+            .map(|p| linkbest_push_pk(&p.push_id))
+            .unwrap_or_default();
+        match &delivery.result {
+            Ok(PostbackOutcome::TestPush) => Rerun::Accepted {
+                key,
+                outcome: "test_push",
+            },
+            Ok(PostbackOutcome::Record(RecordWrite::Created { .. })) => Rerun::Accepted {
+                key,
+                outcome: "stored",
+            },
+            Ok(PostbackOutcome::Record(RecordWrite::Duplicate { .. })) => Rerun::Accepted {
+                key,
+                outcome: "duplicate",
+            },
+            Err(e @ (PostbackError::Store(_) | PostbackError::SecretsUnavailable(_))) => {
+                Rerun::Failed(e.to_string())
+            }
+            Err(e) => Rerun::Unchanged(e.to_string()),
+        }
+    }
+
+    /// The push's signature, verified with the current tokens, and its `CreateTime` inside the
+    /// window at `received_at` (the test push is exempt); the skew, when there is one.
+    async fn authenticate(
+        &self,
+        push: &OrderPush,
+        received_at: OffsetDateTime,
+    ) -> Result<Option<i64>, PostbackError> {
+        verify_sign(push, &self.tokens.current().await?)?;
+        if push.is_test_push() {
+            // Never stored, so no version to bound; the document's test push is from 2025.
+            return Ok(None);
+        }
+        let skew = received_at.unix_timestamp() - push.create_time_secs as i64;
+        if let Some(window) = self.create_time_window
+            && skew.unsigned_abs() > window.as_secs()
+        {
+            return Err(PostbackError::OutOfWindow {
+                skew_secs: skew,
+                window_secs: window.as_secs(),
+            });
+        }
+        Ok(Some(skew))
     }
 
     /// Handles one request; the result and what was parsed, without logging.
@@ -234,20 +385,15 @@ impl Postback {
         store_time: &mut Option<std::time::Duration>,
         skew_secs: &mut Option<i64>,
     ) -> Result<PostbackOutcome, PostbackError> {
-        verify_sign(push, &self.tokens.current().await?)?;
-        if push.is_test_push() {
-            // Never stored, so no version to bound; the document's test push is from 2025.
+        let authenticated = self.authenticate(push, received_at).await;
+        // The skew is known (and logged) even when the window refuses the push.
+        *skew_secs = match &authenticated {
+            Ok(skew) => *skew,
+            Err(PostbackError::OutOfWindow { skew_secs, .. }) => Some(*skew_secs),
+            Err(_) => None,
+        };
+        if authenticated?.is_none() {
             return Ok(PostbackOutcome::TestPush);
-        }
-        let skew = received_at.unix_timestamp() - push.create_time_secs as i64;
-        *skew_secs = Some(skew);
-        if let Some(window) = self.create_time_window
-            && skew.unsigned_abs() > window.as_secs()
-        {
-            return Err(PostbackError::OutOfWindow {
-                skew_secs: skew,
-                window_secs: window.as_secs(),
-            });
         }
         let new = NewPush {
             push,
@@ -262,7 +408,24 @@ impl Postback {
     }
 }
 
-fn log_delivery(delivery: &Delivery, answer: PushAnswer, started: Instant, lambda_request_id: Option<&str>) {
+impl crate::refused::Rerunner for Postback {
+    fn source(&self) -> &'static RefusedSource {
+        &REFUSED
+    }
+
+    fn rerun<'a>(&'a self, kept: &'a KeptDelivery, dry_run: bool) -> crate::feed::BoxFuture<'a, Rerun> {
+        Box::pin(Postback::rerun(self, kept, dry_run))
+    }
+}
+
+fn log_delivery(
+    delivery: &Delivery,
+    answer: PushAnswer,
+    started: Instant,
+    lambda_request_id: Option<&str>,
+    kept: Option<&Kept>,
+) {
+    let kept = kept.map(Kept::word);
     let latency_ms = started.elapsed().as_secs_f64() * 1000.0;
     let push = delivery.push.as_ref();
     let push_id = push.map(|p| p.push_id.as_str());
@@ -305,7 +468,7 @@ fn log_delivery(delivery: &Delivery, answer: PushAnswer, started: Instant, lambd
         ),
         Err(PostbackError::SecretsUnavailable(e)) => tracing::error!(
             target: "postback", outcome = "secrets_unavailable", answer, push_id, event_type,
-            error = %e, latency_ms, lambda_request_id,
+            error = %e, latency_ms, lambda_request_id, kept,
             "postback tokens not available; push not verified, Linkbest will retry"
         ),
         Err(PostbackError::OutOfWindow {
@@ -314,13 +477,13 @@ fn log_delivery(delivery: &Delivery, answer: PushAnswer, started: Instant, lambd
         }) => tracing::warn!(
             target: "postback", outcome = "out_of_window", answer, push_id, event_type, order_sn,
             create_time = push.map(|p| p.create_time.as_str()), skew_secs, window_secs, latency_ms,
-            lambda_request_id,
+            lambda_request_id, kept,
             "validly signed push with a CreateTime outside the window; refused, Linkbest will retry"
         ),
         Err(e) => tracing::warn!(
             target: "postback", outcome = "rejected", answer, push_id, event_type,
             reason = %e, test_push = push.map(OrderPush::is_test_push), latency_ms, lambda_request_id,
-            "push refused"
+            kept, "push refused"
         ),
     }
 }

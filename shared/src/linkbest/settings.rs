@@ -9,6 +9,7 @@ use super::client::RetrySettings;
 use crate::config::{ConfigError, from_process_env, number, required, seconds, secrets, ttl_outlives_window};
 use crate::feed::FeedSettings;
 use crate::feed::windows::WindowSettings;
+use crate::refused::KeepRefused;
 use crate::secret::SecretList;
 use crate::store::StoreConfig;
 
@@ -37,6 +38,9 @@ pub struct PostbackConfig {
     /// way. A push outside answers `-1` (counted `PushesOutOfWindow`); the review's test push is
     /// exempt (it is never stored).
     pub create_time_window: Option<Duration>,
+    /// `REFUSED_KEEP_*`: how pushes refused for their signature, window or token are kept to be
+    /// re-run (see [`crate::refused`]).
+    pub refused: KeepRefused,
 }
 
 impl PostbackConfig {
@@ -67,6 +71,7 @@ impl PostbackConfig {
             tokens: secrets(env, "LINKBEST_POSTBACK_TOKENS", "LINKBEST_POSTBACK_TOKENS_ARN")?,
             max_body_bytes: number(env, "POSTBACK_MAX_BODY_BYTES", DEFAULT_POSTBACK_MAX_BODY_BYTES)?,
             create_time_window,
+            refused: KeepRefused::from_lookup(env)?,
         })
     }
 

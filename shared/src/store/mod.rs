@@ -336,6 +336,8 @@ impl RecordWrite {
 pub const CONTENT_HASH: &str = "content_hash";
 
 const CONDITION_FAILED: &str = "ConditionalCheckFailed";
+/// The condition of a record created once: its key is new.
+const NEW_RECORD: &str = "attribute_not_exists(pk)";
 /// Pauses before trying a transaction again after a `TransactionConflict` (plus up to 10 ms jitter).
 const CONFLICT_PAUSES: [Duration; 2] = [Duration::from_millis(20), Duration::from_millis(60)];
 
@@ -387,6 +389,19 @@ impl Store {
         content_hash: &str,
         view: Option<ForwardUpdate>,
     ) -> Result<RecordWrite, StoreError> {
+        self.write_once(record, content_hash, view, NEW_RECORD).await
+    }
+
+    /// [`Store::create_once`] with another condition on the record: `condition` instead of "its
+    /// key is new" (a parked record re-run replaces itself only while it is still parked). A
+    /// record failing it is [`RecordWrite::Duplicate`].
+    pub(crate) async fn write_once(
+        &self,
+        record: impl Fn() -> Item,
+        content_hash: &str,
+        view: Option<ForwardUpdate>,
+        condition: &'static str,
+    ) -> Result<RecordWrite, StoreError> {
         // Built per request rather than cloned: the common path sends it once; only a retried
         // conflict or an out-of-order event builds it again.
         let record = || {
@@ -395,19 +410,22 @@ impl Store {
             item
         };
         let Some(view) = view else {
-            return Ok(match self.put_once(record()).await? {
+            return Ok(match self.put_once(record(), condition).await? {
                 PutOnce::Created => RecordWrite::Created {
                     view: ViewWrite::NoView,
                 },
                 PutOnce::Exists { stored } => duplicate(stored.as_ref(), content_hash),
             });
         };
-        match self.put_with_view_retrying_conflicts(&record, &view).await? {
+        match self
+            .put_with_view_retrying_conflicts(&record, &view, condition)
+            .await?
+        {
             PutWithView::Created => Ok(RecordWrite::Created {
                 view: ViewWrite::Updated,
             }),
             PutWithView::Exists { stored } => Ok(duplicate(stored.as_ref(), content_hash)),
-            PutWithView::ViewNewer => Ok(match self.put_once(record()).await? {
+            PutWithView::ViewNewer => Ok(match self.put_once(record(), condition).await? {
                 PutOnce::Created => RecordWrite::Created {
                     view: ViewWrite::AlreadyNewer,
                 },
@@ -417,13 +435,13 @@ impl Store {
     }
 
     /// The record, created only if its key is new.
-    async fn put_once(&self, record: Item) -> Result<PutOnce, StoreError> {
+    async fn put_once(&self, record: Item, condition: &'static str) -> Result<PutOnce, StoreError> {
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(record))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(condition)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -445,10 +463,11 @@ impl Store {
         &self,
         record: &impl Fn() -> Item,
         view: &ForwardUpdate,
+        condition: &'static str,
     ) -> Result<PutWithView, StoreError> {
         let mut pauses = CONFLICT_PAUSES.iter();
         loop {
-            match self.put_with_view(record(), view).await {
+            match self.put_with_view(record(), view, condition).await {
                 Err(StoreError::Sdk { conflict: true, .. }) if let Some(pause) = pauses.next() => {
                     self.conflicts_retried.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(target: "store", pk = %view.pk, "transaction conflict; trying again");
@@ -461,7 +480,12 @@ impl Store {
 
     /// The record (only if its key is new) and the view update (only if it moves the view
     /// forward), all or nothing, in one request.
-    async fn put_with_view(&self, record: Item, view: &ForwardUpdate) -> Result<PutWithView, StoreError> {
+    async fn put_with_view(
+        &self,
+        record: Item,
+        view: &ForwardUpdate,
+        condition: &'static str,
+    ) -> Result<PutWithView, StoreError> {
         const OPERATION: &str = "TransactWriteItems";
         let built = |e: BuildError| StoreError::Unexpected {
             operation: OPERATION,
@@ -470,7 +494,7 @@ impl Store {
         let put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(record))
-            .condition_expression("attribute_not_exists(pk)")
+            .condition_expression(condition)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .build()
             .map_err(built)?;

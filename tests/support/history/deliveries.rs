@@ -85,6 +85,7 @@ impl Handlers {
                 tokens: vec![Secret::new(TOKEN)].into(),
                 max_body_bytes: DEFAULT_POSTBACK_MAX_BODY_BYTES,
                 create_time_window: None,
+                refused: Default::default(),
             },
         );
         let callback = Callback::new(
@@ -94,6 +95,7 @@ impl Handlers {
                 secrets: vec![Secret::new(SECRET)].into(),
                 max_age: None,
                 max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+                refused: Default::default(),
             },
         );
         Self { postback, callback }
