@@ -52,7 +52,10 @@ async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
         .unwrap();
     assert_eq!(callback.handle(request).await.status(), 200);
 
-    let ops = Ops::new(table.client.clone(), &table.name);
+    // Every read of `ops` goes through a proxy that counts DynamoDB's operations (issue #29.4).
+    let proxy = testkit::proxy::FaultyProxy::start(&testkit::endpoint()).await;
+    let counted = testkit::client_via(&proxy.endpoint(), &table.store_config()).await;
+    let ops = Ops::new(counted, &table.name);
     let latest = ops.latest("pushes", 2).await.unwrap();
     let ids: Vec<&str> = latest.iter().filter_map(|i| attr_s(i, "push_id")).collect();
     assert_eq!(ids, ["13", "12"], "newest first, limited");
@@ -71,6 +74,7 @@ async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
         "ids stay exact text"
     );
 
+    assert!(ops.missed(0, 4_000_000_000).await.unwrap().is_empty());
     let empty = ops.checkpoint(ORDERS.checkpoint, 2_000).await.unwrap();
     assert_eq!((empty.checkpoint, empty.lag_seconds), (None, None));
     store
@@ -91,4 +95,55 @@ async fn latest_deliveries_one_order_across_partners_and_the_checkpoint() {
         ),
         (Some(1_500), Some(500), Some("run"), Some(1_900))
     );
+    let calls: std::collections::BTreeSet<String> = proxy.calls().into_keys().collect();
+    assert_eq!(
+        calls,
+        ["BatchGetItem", "GetItem", "Query"].map(str::to_owned).into(),
+        "latest, order, missed and checkpoint: queries and key reads, never a scan"
+    );
+}
+
+/// Records stored before the `deliveries` index and the recent queues (issue #29.4) are found by
+/// `ops order` and `ops latest` once `ops migrate-deliveries` ran, once.
+#[tokio::test]
+async fn records_from_before_the_deliveries_index_are_found_after_the_migration() {
+    let table = TestTable::create().await;
+    let store = Store::from_config(table.client.clone(), &table.store_config());
+    let tokens = parse_secret_list(&local_setting("LINKBEST_POSTBACK_TOKENS"));
+    let postback = local_postback(&table, store.clone());
+    let sign = sign_hex(tokens[0].expose(), "order.created", "31", "1000000000");
+    let body = format!(
+        r#"{{"PushId":31,"EventType":"order.created","CreateTime":1000000000,"Sign":"{sign}","Data":{{"OrderSn":"SO-OLD"}}}}"#
+    );
+    assert_eq!(body_text(&postback.handle(http_request("POST", body)).await), "1");
+    // As an older version stored it: no delivery keys.
+    table
+        .client
+        .update_item()
+        .table_name(&table.name)
+        .key(
+            "pk",
+            aws_sdk_dynamodb::types::AttributeValue::S("LB#PUSH#31".into()),
+        )
+        .key("sk", aws_sdk_dynamodb::types::AttributeValue::S("PUSH".into()))
+        .update_expression("REMOVE delivery_of, queue_pk, queue_sk")
+        .send()
+        .await
+        .unwrap();
+    let ops = Ops::new(table.client.clone(), &table.name);
+    assert!(ops.order("SO-OLD").await.unwrap().pushes.is_empty());
+    assert!(ops.latest("pushes", 5).await.unwrap().is_empty());
+    assert_eq!(
+        ops.migrate_deliveries(true).await.unwrap(),
+        (1, 0),
+        "a dry run writes nothing"
+    );
+    assert_eq!(ops.migrate_deliveries(false).await.unwrap(), (1, 1));
+    assert_eq!(
+        ops.migrate_deliveries(false).await.unwrap(),
+        (0, 0),
+        "twice changes nothing"
+    );
+    assert_eq!(ops.order("SO-OLD").await.unwrap().pushes.len(), 1);
+    assert_eq!(ops.latest("pushes", 5).await.unwrap().len(), 1);
 }

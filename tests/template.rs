@@ -428,16 +428,20 @@ fn the_defaults_admit_a_festivals_peak_at_every_layer() {
         "{per_key} units/s per changes key"
     );
 
-    // The changes index is warm for every new order's entry; no key of a work queue that every
-    // paid order enters is hot (the queue index's default 4,000 units/s cover it twice over).
+    // The changes index is warm for every new order's entry; the queue index for every delivery
+    // entering its recent queue and every paid order the awaiting-delivery queue (issue #29.4);
+    // the deliveries index for every delivery. No key of a queue is hot.
     let table = resource(&template, "IngestTable").unwrap();
     assert!(table.contains("WriteUnitsPerSecond: !Ref ChangesIndexWarmWriteUnitsPerSecond"));
     assert!(d("ChangesIndexWarmWriteUnitsPerSecond") >= (PEAK_PUSHES + PEAK_CALLBACKS) * 2.0 * HEADROOM);
-    const { assert!(PEAK_CALLBACKS * 2.0 * HEADROOM <= 4_000.0) };
-    let per_queue_key = PEAK_CALLBACKS * 2.0 / f64::from(shared::keys::QUEUE_SHARDS);
+    assert!(table.contains("WriteUnitsPerSecond: !Ref QueueIndexWarmWriteUnitsPerSecond"));
+    assert!(d("QueueIndexWarmWriteUnitsPerSecond") >= (PEAK_PUSHES + 2.0 * PEAK_CALLBACKS) * 2.0 * HEADROOM);
+    assert!(table.contains("WriteUnitsPerSecond: !Ref DeliveriesIndexWarmWriteUnitsPerSecond"));
+    assert!(d("DeliveriesIndexWarmWriteUnitsPerSecond") >= (PEAK_PUSHES + PEAK_CALLBACKS) * 2.0 * HEADROOM);
+    let per_queue_key = PEAK_PUSHES.max(PEAK_CALLBACKS * 2.0) * 2.0 / f64::from(shared::keys::QUEUE_SHARDS);
     assert!(
         per_queue_key <= PARTITION_WRITE_UNITS / 2.0,
-        "{per_queue_key} units/s per awaiting-delivery key"
+        "{per_queue_key} units/s per queue key"
     );
 
     // The hand-off: a stream shard per 1,000 write units of warm throughput at the least, each

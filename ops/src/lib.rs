@@ -2,8 +2,10 @@
 //! DynamoDB: latest deliveries, one order across both partners and every channel, the orders the
 //! pushes missed, the feeds' checkpoints.
 //!
-//! `latest` and the delivery part of `order` scan the table (their cost grows with it); an order's
-//! partitions, `missed` (the sparse `queue` index) and the checkpoints are queries and key reads.
+//! Every read is a query or a key read, never a scan (issue #29.4): `latest` reads the recent
+//! deliveries' queues of the `queue` index (newest first, every shard), `order` the order's
+//! partitions and the `deliveries` index (then the records by key), `missed` the found-only-by-poll
+//! queues, the checkpoints their keys. Only the one-time migrations scan.
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
@@ -12,8 +14,10 @@ use serde_json::{Map, Value};
 use shared::feed::CheckpointKey;
 use shared::igv::store::CALLBACK_ITEM_TYPE;
 use shared::keys::{
-    LINKBEST_FOUND_ONLY_BY_POLL_QUEUE, LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, LIST_SK_PREFIX, ORDER_SK,
-    QUEUE_INDEX, SETTLEMENT_SK_PREFIX, igv_order_pk, linkbest_order_pk, queue_keys,
+    DELIVERIES_INDEX, DELIVERY_OF, IGV_RECENT_CALLBACKS_QUEUE, LINKBEST_FOUND_ONLY_BY_POLL_QUEUE,
+    LINKBEST_RECENT_PUSHES_QUEUE, LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE, LIST_SK_PREFIX, ORDER_SK,
+    QUEUE_INDEX, QUEUE_PK, QUEUE_SK, SETTLEMENT_SK_PREFIX, igv_delivery_of, igv_order_pk,
+    linkbest_delivery_of, linkbest_order_pk, queue_key, queue_keys,
 };
 use shared::linkbest::store::PUSH_ITEM_TYPE;
 use shared::store::Item;
@@ -190,24 +194,6 @@ impl Ops {
         }
     }
 
-    async fn scan(&self, filter: &str, values: &[(&str, &str)]) -> OpsResult<Vec<Item>> {
-        let mut request = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(filter);
-        for (name, value) in values {
-            request = request.expression_attribute_values(*name, AttributeValue::S((*value).to_owned()));
-        }
-        request
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(err)
-    }
-
     /// Every item a query of the table finds (all pages, through the SDK's paginator).
     async fn query(&self, request: QueryFluentBuilder) -> OpsResult<Vec<Item>> {
         request
@@ -268,6 +254,84 @@ impl Ops {
         Ok((views.len(), migrated))
     }
 
+    /// The one-time migration of push and callback records stored before the `deliveries` index
+    /// and the recent queues existed (issue #29.4): each record gets `delivery_of` (when it names
+    /// an order) and its recent queue's keys, so `ops order` and `ops latest` find it without a
+    /// scan. One scan of the records (run once, after the deploy that brought the index); each
+    /// update is conditional on `delivery_of` and `queue_pk` still missing, so running it twice,
+    /// or beside the live functions, changes nothing twice. A parked (not understood) callback keeps
+    /// its queue. Returns (records without them, records migrated); with `dry_run`, nothing is
+    /// written.
+    pub async fn migrate_deliveries(&self, dry_run: bool) -> OpsResult<(usize, usize)> {
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(
+                "(item_type = :p OR item_type = :c) AND attribute_not_exists(delivery_of) \
+                 AND attribute_not_exists(queue_pk)",
+            )
+            .projection_expression("pk, sk, item_type, order_sn, order_id, push_id, request_id, received_at");
+        for (name, value) in [(":p", PUSH_ITEM_TYPE), (":c", CALLBACK_ITEM_TYPE)] {
+            request = request.expression_attribute_values(name, AttributeValue::S(value.to_owned()));
+        }
+        let records: Vec<Item> = request
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(err)?;
+        let mut migrated = 0;
+        for record in records.iter().filter(|_| !dry_run) {
+            let (pk, received) = (s(record, "pk"), s(record, "received_at"));
+            let at = time::OffsetDateTime::parse(&received, &time::format_description::well_known::Rfc3339)
+                .map(shared::store::changed_at)
+                .unwrap_or(received);
+            let (queue, id, of) = if s(record, "item_type") == PUSH_ITEM_TYPE {
+                let sn = s(record, "order_sn");
+                (
+                    LINKBEST_RECENT_PUSHES_QUEUE,
+                    s(record, "push_id"),
+                    (!sn.is_empty()).then(|| linkbest_delivery_of(&sn)),
+                )
+            } else {
+                let order = s(record, "order_id");
+                (
+                    IGV_RECENT_CALLBACKS_QUEUE,
+                    s(record, "request_id"),
+                    (!order.is_empty()).then(|| igv_delivery_of(&order)),
+                )
+            };
+            let mut update = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .key("pk", record["pk"].clone())
+                .key("sk", record["sk"].clone())
+                .condition_expression("attribute_exists(pk) AND attribute_not_exists(#qp)")
+                .expression_attribute_names("#qp", QUEUE_PK)
+                .expression_attribute_names("#qs", QUEUE_SK)
+                .expression_attribute_values(":qp", AttributeValue::S(queue_key(queue, &pk)))
+                .expression_attribute_values(":qs", AttributeValue::S(format!("{at}#{id}")));
+            update = match of {
+                Some(of) => update
+                    .update_expression("SET #qp = :qp, #qs = :qs, #d = :d")
+                    .expression_attribute_names("#d", DELIVERY_OF)
+                    .expression_attribute_values(":d", AttributeValue::S(of)),
+                None => update.update_expression("SET #qp = :qp, #qs = :qs"),
+            };
+            match update.send().await {
+                Ok(_) => migrated += 1,
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) => {}
+                Err(e) => return Err(err(e)),
+            }
+        }
+        Ok((records.len(), migrated))
+    }
+
     /// Every item of a partition (all pages).
     async fn partition(&self, pk: &str) -> OpsResult<Vec<Item>> {
         self.store.partition(pk).await.map_err(|e| e.to_string())
@@ -310,16 +374,55 @@ impl Ops {
         Ok(items)
     }
 
-    /// The `limit` most recently received pushes (`pushes`) or callbacks (`callbacks`).
+    /// The `limit` most recently received pushes (`pushes`) or callbacks (`callbacks`): the
+    /// newest `limit` of each shard of the partner's recent queue (one query each, newest first),
+    /// merged. Records stored before the recent queues existed are not in them.
     pub async fn latest(&self, kind: &str, limit: usize) -> OpsResult<Vec<Item>> {
-        let item_type = match kind {
-            "pushes" => PUSH_ITEM_TYPE,
-            "callbacks" => CALLBACK_ITEM_TYPE,
+        let queue = match kind {
+            "pushes" => LINKBEST_RECENT_PUSHES_QUEUE,
+            "callbacks" => IGV_RECENT_CALLBACKS_QUEUE,
             other => return Err(format!("unknown kind {other:?}: pushes or callbacks")),
         };
-        let mut items = self.scan("item_type = :t", &[(":t", item_type)]).await?;
-        items.sort_by_key(|item| std::cmp::Reverse(s(item, "received_at")));
+        let limit_i32 = i32::try_from(limit.clamp(1, 1_000)).unwrap_or(1_000);
+        let mut items = Vec::new();
+        for key in queue_keys(queue) {
+            let page = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(QUEUE_INDEX)
+                .key_condition_expression("queue_pk = :q")
+                .expression_attribute_values(":q", AttributeValue::S(key))
+                .scan_index_forward(false)
+                .limit(limit_i32)
+                .send()
+                .await
+                .map_err(err)?;
+            items.extend(page.items.unwrap_or_default());
+        }
+        items.sort_by_key(|item| std::cmp::Reverse(s(item, "queue_sk")));
         items.truncate(limit);
+        Ok(items)
+    }
+
+    /// The push or callback records naming `delivery_of` (the `deliveries` index, then the
+    /// records themselves by key), oldest first.
+    async fn deliveries(&self, delivery_of: String) -> OpsResult<Vec<Item>> {
+        let request = self
+            .client
+            .query()
+            .index_name(DELIVERIES_INDEX)
+            .key_condition_expression("delivery_of = :d")
+            .expression_attribute_values(":d", AttributeValue::S(delivery_of));
+        let keys: Vec<(String, String)> = self
+            .query(request)
+            .await?
+            .iter()
+            .map(|k| (s(k, "pk"), s(k, "sk")))
+            .collect();
+        let (found, _) = self.store.get_whole(&keys).await.map_err(|e| e.to_string())?;
+        let mut items: Vec<Item> = keys.iter().filter_map(|k| found.get(k).cloned()).collect();
+        items.sort_by_key(|item| s(item, "received_at"));
         Ok(items)
     }
 
@@ -336,18 +439,8 @@ impl Ops {
             listed,
             settlement: with_sk(&|sk| sk.starts_with(SETTLEMENT_SK_PREFIX)),
             igv: self.partition(&igv_order_pk(id)).await?,
-            pushes: self
-                .scan(
-                    "item_type = :t AND order_sn = :id",
-                    &[(":t", PUSH_ITEM_TYPE), (":id", id)],
-                )
-                .await?,
-            callbacks: self
-                .scan(
-                    "item_type = :t AND order_id = :id",
-                    &[(":t", CALLBACK_ITEM_TYPE), (":id", id)],
-                )
-                .await?,
+            pushes: self.deliveries(linkbest_delivery_of(id)).await?,
+            callbacks: self.deliveries(igv_delivery_of(id)).await?,
         })
     }
 

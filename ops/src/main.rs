@@ -55,6 +55,10 @@ nothing twice; --dry-run writes nothing and shows what would happen):
 Writing:
   ops migrate-views [--dry-run]         once, after the deploy that brought the hand-off: order
                                         views written before it get view_changes = 1 (a scan)
+  ops migrate-deliveries [--dry-run]    once, after the deploy that brought the deliveries index:
+                                        push and callback records stored before it get their
+                                        delivery_of and recent-queue keys (a scan), so ops order
+                                        and ops latest find them
   ops backfill [FEED] FROM TO           re-sync [FROM, TO) (unix s) of a feed (settlement, the
                                         default, or orders) here and now; needs the linkbest-sync
                                         settings (LINKBEST_APP_KEY, LINKBEST_APP_SECRET[_ARN], ...)
@@ -164,6 +168,17 @@ async fn main() -> Result<(), String> {
             let (found, migrated) = ops.migrate_views(dry_run).await?;
             format.print(&[
                 json!({"views_without_view_changes": found, "migrated": migrated, "dry_run": dry_run}),
+            ]);
+        }
+        ["migrate-deliveries", rest @ ..] if rest.len() <= 1 => {
+            let dry_run = match rest {
+                [] => false,
+                ["--dry-run"] => true,
+                _ => return Err(USAGE.to_owned()),
+            };
+            let (found, migrated) = ops.migrate_deliveries(dry_run).await?;
+            format.print(&[
+                json!({"records_without_delivery_keys": found, "migrated": migrated, "dry_run": dry_run}),
             ]);
         }
         ["set-aside"] => {

@@ -68,6 +68,28 @@ pub const LINKBEST_FOUND_ONLY_BY_POLL_QUEUE: &str = "LB#FOUND_ONLY_BY_POLL";
 /// Listed orders whose status the list told before the pushes did, by `listed_at`.
 pub const LINKBEST_STATUS_FOUND_ONLY_BY_POLL_QUEUE: &str = "LB#STATUS_FOUND_ONLY_BY_POLL";
 
+/// Recent deliveries in the `queue` index, newest read first by `ops latest` (issue #29.4): every
+/// stored push / understood callback record is in its partner's queue, sharded like every queue,
+/// by `queue_sk` = `<received_at, fixed width>#<id>`.
+pub const LINKBEST_RECENT_PUSHES_QUEUE: &str = "LB#RECENT_PUSHES";
+pub const IGV_RECENT_CALLBACKS_QUEUE: &str = "IGV#RECENT_CALLBACKS";
+
+/// The `deliveries` index (issue #29.4): push and callback records by the order they name
+/// (`delivery_of` = `LB#<OrderSn>` / `IGV#<orderId>`), then by `received_at`. Keys only; what
+/// `ops order` reads instead of a scan.
+pub const DELIVERIES_INDEX: &str = "deliveries";
+pub const DELIVERY_OF: &str = "delivery_of";
+
+/// `delivery_of` of a Linkbest push naming `order_sn`.
+pub fn linkbest_delivery_of(order_sn: &str) -> String {
+    format!("LB#{order_sn}")
+}
+
+/// `delivery_of` of an iGV callback about `order_id`.
+pub fn igv_delivery_of(order_id: &str) -> String {
+    format!("IGV#{order_id}")
+}
+
 /// The hand-off's replay index: order views and settlement changes by the UTC day of their latest
 /// change, spread over [`CHANGES_DAY_SHARDS`] keys (`YYYY-MM-DD#NN`, [`changed_day_key`]), then by
 /// order (`pk`). Keys only.

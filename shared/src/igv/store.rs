@@ -6,12 +6,13 @@ use time::OffsetDateTime;
 
 use crate::igv::protocol::{CallbackHeaders, StatusCallback};
 use crate::keys::{
-    CALLBACK_SK, IGV_AWAITING_DELIVERY_HELD_QUEUE, IGV_AWAITING_DELIVERY_QUEUE, IGV_NOT_UNDERSTOOD_QUEUE,
-    ORDER_SK, QUEUE_PK, QUEUE_SK, igv_callback_pk, igv_order_pk, queue_key,
+    CALLBACK_SK, DELIVERY_OF, IGV_AWAITING_DELIVERY_HELD_QUEUE, IGV_AWAITING_DELIVERY_QUEUE,
+    IGV_NOT_UNDERSTOOD_QUEUE, IGV_RECENT_CALLBACKS_QUEUE, ORDER_SK, QUEUE_PK, QUEUE_SK, igv_callback_pk,
+    igv_delivery_of, igv_order_pk, queue_key,
 };
 use crate::store::{
-    ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression, digest,
-    n, s, timestamp, version,
+    ForwardUpdate, ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, UpdateExpression,
+    changed_at, digest, n, s, timestamp, version,
 };
 
 /// `item_type` of a callback record.
@@ -175,9 +176,21 @@ impl Store {
     fn callback_item(&self, new: &NewCallback<'_>) -> Item {
         let cb = new.callback;
         let mut item = self.callback_record(new.headers, new.received_at, new.lambda_request_id);
+        let pk = igv_callback_pk(&new.headers.request_id);
         item.extend([
             ("order_id".to_owned(), s(&cb.order_id)),
             ("raw_body".to_owned(), s(new.raw_body)),
+            (DELIVERY_OF.to_owned(), s(igv_delivery_of(&cb.order_id))),
+            // Among the recent callbacks `ops latest` reads (a sharded queue of the `queue` index).
+            (QUEUE_PK.to_owned(), s(queue_key(IGV_RECENT_CALLBACKS_QUEUE, &pk))),
+            (
+                QUEUE_SK.to_owned(),
+                s(format!(
+                    "{}#{}",
+                    changed_at(new.received_at),
+                    new.headers.request_id
+                )),
+            ),
         ]);
         let optional = [
             ("order_num", &cb.order_num),

@@ -2,9 +2,14 @@
 
 use time::OffsetDateTime;
 
-use crate::keys::{PUSH_SK, linkbest_push_pk};
+use crate::keys::{
+    DELIVERY_OF, LINKBEST_RECENT_PUSHES_QUEUE, PUSH_SK, QUEUE_PK, QUEUE_SK, linkbest_delivery_of,
+    linkbest_push_pk, queue_key,
+};
 use crate::linkbest::push::{OrderLink, OrderPush};
-use crate::store::{ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, digest, n, s, timestamp};
+use crate::store::{
+    ITEM_TYPE, Item, RecordWrite, Store, StoreError, TTL_ATTRIBUTE, changed_at, digest, n, s, timestamp,
+};
 
 /// `item_type` of a push record.
 pub const PUSH_ITEM_TYPE: &str = "linkbest_push";
@@ -55,7 +60,18 @@ impl Store {
         ]);
         if let OrderLink::Order(order) = &push.order {
             item.insert("order_sn".to_owned(), s(&order.order_sn));
+            item.insert(DELIVERY_OF.to_owned(), s(linkbest_delivery_of(&order.order_sn)));
         }
+        // Among the recent pushes `ops latest` reads (a sharded queue of the `queue` index).
+        let pk = linkbest_push_pk(&push.push_id);
+        item.insert(
+            QUEUE_PK.to_owned(),
+            s(queue_key(LINKBEST_RECENT_PUSHES_QUEUE, &pk)),
+        );
+        item.insert(
+            QUEUE_SK.to_owned(),
+            s(format!("{}#{}", changed_at(new.received_at), push.push_id)),
+        );
         if let Some(id) = new.lambda_request_id {
             item.insert("lambda_request_id".to_owned(), s(id));
         }
