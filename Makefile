@@ -2,7 +2,7 @@
 # Both install what they need (scripts/bootstrap.sh) into project-local, git-ignored folders from
 # pinned lock files: .venv/ (requirements.txt) and tools/dynamodb-local/node_modules/.
 
-.PHONY: run test smoke soak build invoke venv fmt
+.PHONY: run test smoke soak build invoke venv fmt install-ops
 
 run:
 	bash scripts/run.sh
@@ -29,6 +29,15 @@ build:
 #   make invoke FN=postback EVENT=events/postback-1-new-push.json
 invoke:
 	bash scripts/invoke.sh "$(FN)" "$(EVENT)"
+
+# The operator's command on this machine (issue #29.5): a release build of `ops`, installed as
+# $(PREFIX)/bin/ops (default ~/.local). `make build` also makes a Linux arm64 one in target/deploy/dist/.
+PREFIX ?= $(HOME)/.local
+install-ops:
+	cargo build --release --locked -p ops
+	install -d "$(PREFIX)/bin"
+	install -m 0755 target/release/ops "$(PREFIX)/bin/ops"
+	"$(PREFIX)/bin/ops" --help | head -n 1
 
 venv:
 	bash scripts/bootstrap.sh

@@ -3,7 +3,8 @@
 # `cargo lambda build --release --arm64` (cross-compiled with the zig that the cargo-lambda wheel
 # brings; no Docker), then `sam build` on template.yaml (BuildMethod rust-cargolambda, which calls
 # cargo lambda itself and here finds everything built), and a check that each artifact is an
-# aarch64 executable. Artifacts: target/deploy/lambda/<function>/bootstrap and .aws-sam/build/.
+# aarch64 executable. Artifacts: target/deploy/lambda/<function>/bootstrap and .aws-sam/build/,
+# and the operator's command target/deploy/dist/ops-linux-arm64.
 #
 # The build has a target folder of its own (target/deploy, CARGO_TARGET_DIR), so it never waits for
 # the lock of the debug builds' folder: CI runs it beside `make test` and `make smoke`.
@@ -16,6 +17,15 @@ export PATH="$(pwd)/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 
 echo "== cargo lambda build --release --arm64 (into $CARGO_TARGET_DIR)" >&2
 cargo lambda build --release --arm64 --locked
+
+# The operator's command, released beside the functions (issue #29.5): the same cross build, so it
+# reuses every dependency the functions compiled; a Linux arm64 executable for an operator's
+# shell in AWS (CloudShell, a bastion) in target/deploy/dist/. For the operator's own machine:
+# `make install-ops` (a release build for this machine, installed into ~/.local/bin).
+echo "== cargo lambda build --release --arm64 -p ops (the operator's command)" >&2
+cargo lambda build --release --arm64 --locked -p ops
+mkdir -p "$CARGO_TARGET_DIR/dist"
+cp "$CARGO_TARGET_DIR/lambda/ops/bootstrap" "$CARGO_TARGET_DIR/dist/ops-linux-arm64"
 
 echo "== sam build (no container)" >&2
 # rust-cargolambda is still a beta build method in SAM.
@@ -33,5 +43,10 @@ for function, resource in [("postback", "PostbackFunction"), ("callback", "Callb
         ok = data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == 183
         print(f"{path}: {len(data) / 1048576:.2f} MiB, {'aarch64 ELF' if ok else 'NOT an aarch64 executable'}")
         failed |= not ok
+ops = pathlib.Path(os.environ["CARGO_TARGET_DIR"]) / "dist" / "ops-linux-arm64"
+data = ops.read_bytes() if ops.exists() else b""
+ok = data[:4] == b"\x7fELF" and int.from_bytes(data[18:20], "little") == 183 and b"ops reprocess refused" in data
+print(f"{ops}: {len(data) / 1048576:.2f} MiB, {'aarch64 ELF with the full --help' if ok else 'NOT the aarch64 ops'}")
+failed |= not ok
 sys.exit(1 if failed else 0)
 PY

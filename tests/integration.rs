@@ -14,6 +14,7 @@ mod operator;
 mod orders;
 mod peak;
 mod postback;
+mod redrive;
 mod reprocess;
 mod secrets;
 mod settlement;

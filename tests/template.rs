@@ -78,7 +78,12 @@ fn the_alarm_widget_shows_every_alarm_of_the_template() {
         .lines()
         .collect::<Vec<_>>()
         .windows(2)
-        .filter(|w| w[1].trim() == "Type: AWS::CloudWatch::Alarm")
+        .filter(|w| {
+            matches!(
+                w[1].trim(),
+                "Type: AWS::CloudWatch::Alarm" | "Type: AWS::CloudWatch::CompositeAlarm"
+            )
+        })
         .map(|w| w[0].trim().trim_end_matches(':').to_owned())
         .collect();
     assert!(alarms.len() >= 10, "{alarms:?}");

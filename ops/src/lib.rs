@@ -7,6 +7,9 @@
 //! partitions and the `deliveries` index (then the records by key), `missed` the found-only-by-poll
 //! queues, the checkpoints their keys. Only the one-time migrations scan.
 
+pub mod redrive;
+pub mod replay;
+
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder;
 use aws_sdk_dynamodb::types::AttributeValue;

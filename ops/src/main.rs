@@ -52,6 +52,19 @@ nothing twice; --dry-run writes nothing and shows what would happen):
                                         (all, or those whose sort key starts with SK), read again
                                         and stored under their order
 
+Emptying a failure queue (a message is deleted only once what it stood for was accepted):
+  ops redrive rule-failures --queue-url URL [--bus BUS]
+                                        events a rule's target did not take
+                                        (AwaitingDeliveryRuleFailureQueue, ForwardingFailureQueue),
+                                        sent to EVENT_BUS_NAME (or BUS) again
+  ops redrive publisher-failures [--queue-url URL] [--bus BUS]
+                                        batches the publisher gave up on (PublisherFailureQueue,
+                                        default PUBLISHER_FAILURE_QUEUE_URL): the records' keys read
+                                        back from the table's stream, exactly those orders
+                                        republished (by the batch's time range once the stream no
+                                        longer holds them)
+  (AwaitingDeliveryDeadLetterQueue: SQS's own redrive, aws sqs start-message-move-task)
+
 Writing:
   ops migrate-views [--dry-run]         once, after the deploy that brought the hand-off: order
                                         views written before it get view_changes = 1 (a scan)
@@ -67,6 +80,11 @@ Writing:
                                         and settlement changes that changed in [FROM, TO), with the
                                         ids they were sent with
   ops republish --order ID [--bus BUS]  the same for one order id
+  ops replay --from T [--to T] --rule RULE_ARN [--archive ARN]
+                                        the bus's archive (every version it carried, in order) of
+                                        [FROM, TO) (default TO: now) replayed to one consumer's rule
+                                        (EventBridge's replay; archive: EVENT_ARCHIVE_ARN, the
+                                        stack's OrdersArchiveArn); beside republish (current state)
 
 Times: unix seconds or RFC 3339 unless stated. Options anywhere after the command:
   --format json|table                   JSON lines (default) or aligned columns
@@ -249,6 +267,27 @@ async fn main() -> Result<(), String> {
                 .map_err(|e| e.to_string())?;
             format.print(&[serde_json::to_value(&result).map_err(|e| e.to_string())?]);
         }
+        ["redrive", rest @ ..] => {
+            let outcome = redrive(&client, &table, rest).await?;
+            format.print(&[serde_json::to_value(&outcome).map_err(|e| e.to_string())?]);
+            if outcome.left > 0 {
+                return Err(format!(
+                    "{} messages left in the queue (first: {:?}); fix the cause and run the same command again",
+                    outcome.left, outcome.first_problem
+                ));
+            }
+        }
+        ["replay", rest @ ..] => {
+            let outcome = replay(rest, now).await?;
+            let completed = outcome.state == "COMPLETED";
+            format.print(&[serde_json::to_value(&outcome).map_err(|e| e.to_string())?]);
+            if !completed {
+                return Err(format!(
+                    "the replay ended {} ({:?})",
+                    outcome.state, outcome.state_reason
+                ));
+            }
+        }
         ["republish", rest @ ..] => {
             let outcome = republish(&client, &table, rest).await?;
             format.print(&[serde_json::to_value(&outcome).map_err(|e| e.to_string())?]);
@@ -401,6 +440,90 @@ async fn reprocess(
         other => Err(format!(
             "unknown reprocess {other:?}: refused, not-understood or unlinked; {USAGE}"
         )),
+    }
+}
+
+/// `ops replay --from T --to T --rule RULE_ARN [--archive ARCHIVE_ARN]`: a time range of the bus's
+/// archive to one consumer's rule (see `ops::replay`).
+async fn replay(args: &[&str], now: time::OffsetDateTime) -> Result<ops::replay::ReplayOutcome, String> {
+    let (mut from, mut to, mut rule, mut archive) = (None, None, None, from_process_env("EVENT_ARCHIVE_ARN"));
+    let mut rest = args.iter();
+    while let Some(arg) = rest.next() {
+        let value = rest.next().ok_or(format!("{arg} needs a value; {USAGE}"))?;
+        match *arg {
+            "--from" => from = Some(instant(value)?),
+            "--to" => to = Some(instant(value)?),
+            "--rule" => rule = Some((*value).to_owned()),
+            "--archive" => archive = Some((*value).to_owned()),
+            other => return Err(format!("unknown option {other}; {USAGE}")),
+        }
+    }
+    let (Some(from), Some(rule)) = (from, rule) else {
+        return Err(format!(
+            "ops replay --from T [--to T] --rule RULE_ARN [--archive ARN]; {USAGE}"
+        ));
+    };
+    let to = to.unwrap_or(now);
+    if from >= to {
+        return Err("--from must be before --to".to_owned());
+    }
+    let archive =
+        archive.ok_or("--archive ARN (or EVENT_ARCHIVE_ARN, the stack's OrdersArchiveArn) is needed")?;
+    let store = shared::store::StoreConfig::from_lookup(&from_process_env).map_err(|e| e.to_string())?;
+    let sdk = shared::aws::sdk_config(&store).await;
+    let client = aws_sdk_eventbridge::Client::new(&sdk);
+    ops::replay::replay(
+        &client,
+        &archive,
+        &rule,
+        from,
+        to,
+        std::time::Duration::from_secs(10),
+        std::time::Duration::from_secs(3_600),
+    )
+    .await
+}
+
+/// `ops redrive …`: a failure queue emptied (see `ops::redrive`).
+async fn redrive(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    args: &[&str],
+) -> Result<ops::redrive::RedriveOutcome, String> {
+    let settings = shared::handoff::settings::PublisherConfig::from_env().map_err(|e| e.to_string())?;
+    let sdk = shared::aws::sdk_config(&settings.store).await;
+    let (args, bus_name) = ops::split_bus(args, &settings.bus_name).map_err(|e| format!("{e}; {USAGE}"))?;
+    let bus =
+        shared::handoff::eventbridge::EventBridgeBus::new(aws_sdk_eventbridge::Client::new(&sdk), bus_name);
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue = |given: Option<&&str>, variable: &str| -> Result<String, String> {
+        given
+            .map(|q| (*q).to_owned())
+            .or_else(|| from_process_env(variable))
+            .ok_or_else(|| format!("--queue-url URL (or {variable}) is needed"))
+    };
+    match args {
+        ["rule-failures", "--queue-url", url] => {
+            ops::redrive::rule_failures(&sqs, url, &bus, settings.retry).await
+        }
+        ["publisher-failures", rest @ ..] => {
+            let url = match rest {
+                [] => queue(None, "PUBLISHER_FAILURE_QUEUE_URL")?,
+                ["--queue-url", url] => queue(Some(url), "PUBLISHER_FAILURE_QUEUE_URL")?,
+                _ => return Err(USAGE.to_owned()),
+            };
+            // The table's stream: DynamoDB's streams endpoint (a local DynamoDB serves both).
+            let mut streams = aws_sdk_dynamodbstreams::config::Builder::from(&sdk);
+            if from_process_env("AWS_ENDPOINT_URL_DYNAMODB_STREAMS").is_none()
+                && let Some(local) = from_process_env("AWS_ENDPOINT_URL_DYNAMODB")
+            {
+                streams = streams.endpoint_url(local);
+            }
+            let streams = aws_sdk_dynamodbstreams::Client::from_conf(streams.build());
+            let store = Store::new(client.clone(), table, 0);
+            ops::redrive::publisher_failures(&sqs, &url, &streams, &store, &bus, settings.retry).await
+        }
+        _ => Err(USAGE.to_owned()),
     }
 }
 

@@ -28,9 +28,22 @@ pub struct Received {
     pub detail: Value,
 }
 
+/// One event a replay sent to a rule (issue #29.7): the archived event and where it went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Replayed {
+    pub replay_name: String,
+    /// The rule the replay was filtered to (`Destination.FilterArns`).
+    pub rule: String,
+    pub event: Received,
+}
+
 #[derive(Default)]
 struct Inner {
     received: Vec<Received>,
+    /// Every accepted event with when it was accepted (unix seconds): the bus's archive.
+    archive: Vec<(f64, Received)>,
+    replayed: Vec<Replayed>,
+    replays: std::collections::BTreeMap<String, Value>,
     requests: u64,
     /// Requests to answer with `ThrottlingException`, from the next one.
     throttle_next: u32,
@@ -82,6 +95,11 @@ impl EventBridgeStandIn {
     /// Every event accepted so far, in the order accepted.
     pub fn received(&self) -> Vec<Received> {
         self.inner.lock().unwrap().received.clone()
+    }
+
+    /// Every event replays sent, in the order sent.
+    pub fn replayed(&self) -> Vec<Replayed> {
+        self.inner.lock().unwrap().replayed.clone()
     }
 
     /// `PutEvents` requests answered so far (throttled ones included).
@@ -140,11 +158,18 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default();
-    if target != "AWSEvents.PutEvents" {
-        return json_response(
-            StatusCode::BAD_REQUEST,
-            json!({"__type": "UnknownOperationException", "message": target}),
-        );
+    match target {
+        "AWSEvents.PutEvents" => {}
+        "AWSEvents.StartReplay" | "AWSEvents.DescribeReplay" => {
+            let request: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
+            return replay(&mut inner.lock().unwrap(), target, &request);
+        }
+        _ => {
+            return json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"__type": "UnknownOperationException", "message": target}),
+            );
+        }
     }
     let latency = inner.lock().unwrap().latency;
     if !latency.is_zero() {
@@ -186,16 +211,75 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
                 json!({"EventBusName": text("EventBusName"), "Source": text("Source"), "DetailType": text("DetailType"), "Detail": detail})
             );
         }
-        inner.received.push(Received {
+        let received = Received {
             bus: text("EventBusName"),
             source: text("Source"),
             detail_type: text("DetailType"),
             detail,
-        });
+        };
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0.0, |d| d.as_secs_f64());
+        inner.archive.push((at, received.clone()));
+        inner.received.push(received);
         answers.push(json!({"EventId": format!("{:08x}-0000-4000-8000-{:012x}", inner.requests, inner.received.len())}));
     }
     json_response(
         StatusCode::OK,
         json!({"FailedEntryCount": failed, "Entries": answers}),
     )
+}
+
+/// `StartReplay` / `DescribeReplay` as EventBridge answers them (timestamps as epoch seconds):
+/// a replay sends, at once, every archived event accepted in `[EventStartTime, EventEndTime)` to
+/// the rule named by `Destination.FilterArns`, in the order the bus accepted them, and is
+/// `COMPLETED`. A replay name used twice is refused, as EventBridge refuses it.
+fn replay(inner: &mut Inner, target: &str, request: &Value) -> Response {
+    let name = request["ReplayName"].as_str().unwrap_or_default().to_owned();
+    if target == "AWSEvents.DescribeReplay" {
+        return match inner.replays.get(&name) {
+            Some(described) => json_response(StatusCode::OK, described.clone()),
+            None => json_response(
+                StatusCode::BAD_REQUEST,
+                json!({"__type": "ResourceNotFoundException", "message": format!("Replay {name} does not exist.")}),
+            ),
+        };
+    }
+    if inner.replays.contains_key(&name) {
+        return json_response(
+            StatusCode::BAD_REQUEST,
+            json!({"__type": "ResourceAlreadyExistsException", "message": format!("Replay {name} already exists.")}),
+        );
+    }
+    let (start, end) = (
+        request["EventStartTime"].as_f64().unwrap_or(0.0),
+        request["EventEndTime"].as_f64().unwrap_or(0.0),
+    );
+    let rules: Vec<String> = request["Destination"]["FilterArns"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_owned)).collect())
+        .unwrap_or_default();
+    let chosen: Vec<Received> = inner
+        .archive
+        .iter()
+        .filter(|(at, _)| *at >= start && *at < end)
+        .map(|(_, e)| e.clone())
+        .collect();
+    for rule in &rules {
+        for event in &chosen {
+            inner.replayed.push(Replayed {
+                replay_name: name.clone(),
+                rule: rule.clone(),
+                event: event.clone(),
+            });
+        }
+    }
+    let arn = format!("arn:aws:events:us-east-1:000000000000:replay/{name}");
+    inner.replays.insert(
+        name.clone(),
+        json!({"ReplayName": name, "ReplayArn": arn, "State": "COMPLETED",
+               "EventSourceArn": request["EventSourceArn"], "Destination": request["Destination"],
+               "EventStartTime": start, "EventEndTime": end}),
+    );
+    json_response(StatusCode::OK, json!({"ReplayArn": arn, "State": "STARTING"}))
 }

@@ -19,6 +19,7 @@ pub mod linkbest_standin;
 pub mod logs;
 pub mod proxy;
 pub mod secrets_standin;
+pub mod sqs_standin;
 pub mod stream_reader;
 pub mod table_def;
 

@@ -293,6 +293,13 @@ pub async fn publish_events(events: &[OrderEvent], bus: &dyn Bus, retry: RetrySe
     outcome
 }
 
+/// Sends `entries` as they are (an operator's redrive of events a rule's target never got), with
+/// the publisher's retries: per entry, `None` when the bus accepted it, else the last error.
+pub async fn publish_entries(bus: &dyn Bus, entries: &[Entry], retry: RetrySettings) -> Vec<Option<String>> {
+    let mut outcome = BatchOutcome::default();
+    send(entries, bus, retry, None, &mut outcome).await
+}
+
 /// One `PutEvents` request: per entry, `None` when published or the error (a request that fails
 /// as a whole, or gets no answer before `deadline`, refuses every entry).
 async fn put(
