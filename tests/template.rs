@@ -104,6 +104,30 @@ fn the_alarm_widget_shows_every_alarm_of_the_template() {
     assert_eq!(shown, alarms);
 }
 
+/// The operator's runbook (the README's Operations section) names every alarm of the template
+/// (what it means, the first check, the command) and every metric the functions emit.
+#[test]
+fn the_runbook_names_every_alarm_and_every_metric() {
+    let template = template();
+    let readme = std::fs::read_to_string(testkit::workspace_root().join("README.md")).unwrap();
+    let runbook = &readme[readme.find("## Operations").expect("an Operations section")..];
+    let alarms: Vec<String> = template
+        .lines()
+        .collect::<Vec<_>>()
+        .windows(2)
+        .filter(|w| w[1].trim().starts_with("Type: AWS::CloudWatch::") && w[1].trim().ends_with("Alarm"))
+        .map(|w| w[0].trim().trim_end_matches(':').to_owned())
+        .collect();
+    assert!(alarms.len() >= 40, "{alarms:?}");
+    let missing: Vec<&String> = alarms.iter().filter(|a| !runbook.contains(&format!("`{a}`"))).collect();
+    assert!(missing.is_empty(), "alarms the runbook does not name: {missing:?}");
+    let metrics: Vec<&&str> = shared::metrics::names::ALL
+        .iter()
+        .filter(|m| !runbook.contains(&format!("`{m}`")))
+        .collect();
+    assert!(metrics.is_empty(), "metrics the runbook does not name: {metrics:?}");
+}
+
 #[test]
 fn every_secret_the_functions_read_is_granted_alone_and_never_a_plain_variable() {
     let template = template();
