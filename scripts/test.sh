@@ -29,6 +29,9 @@ cargo test --workspace --locked --quiet
 step "cargo deny check (advisories: a RustSec snapshot offline when given, else fetched; licenses, bans, sources)"
 scripts/audit.sh
 
+step "the event contract in the registry's form is the contract's (scripts/registry_schema.py --check)"
+.venv/bin/python scripts/registry_schema.py --check
+
 step "sam validate --lint (cfn-lint)"
 SAM_CLI_TELEMETRY=0 sam validate --lint --region us-east-1 --template-file template.yaml
 

@@ -38,12 +38,25 @@ fn schema() -> jsonschema::Validator {
     jsonschema::validator_for(&serde_json::from_str(&text).unwrap()).expect("a valid JSON Schema")
 }
 
-/// Every event the bus received is valid against the schema and as the contract says.
+/// The registry's schema (issue #30.2): the event as a rule's target receives it.
+fn registry_schema() -> jsonschema::Validator {
+    let text = std::fs::read_to_string(workspace_root().join("schemas/registry/order-event.draft4.json")).unwrap();
+    jsonschema::draft4::new(&serde_json::from_str(&text).unwrap()).expect("a valid draft 4 schema")
+}
+
+/// Every event the bus received is valid against the schema — the contract's and, as a target
+/// receives it, the registry's — and as the contract says.
 fn check_contract(received: &[Received]) {
     let schema = schema();
+    let registry = registry_schema();
     for event in received {
         let errors: Vec<String> = schema.iter_errors(&event.detail).map(|e| e.to_string()).collect();
         assert!(errors.is_empty(), "{errors:?} in {}", event.detail);
+        let envelope = serde_json::json!({"version": "0", "id": "6a7e8feb-b491-4cf7-a9f1-bf3703467718",
+            "detail-type": event.detail_type, "source": event.source, "account": "123456789012",
+            "time": "2026-12-07T00:00:00Z", "region": "us-east-1", "resources": [], "detail": event.detail});
+        let errors: Vec<String> = registry.iter_errors(&envelope).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "the registry's schema: {errors:?} in {envelope}");
         assert_eq!(event.bus, BUS);
         assert_eq!(
             event.source,

@@ -16,6 +16,7 @@ mod peak;
 mod postback;
 mod redrive;
 mod reprocess;
+mod schema;
 mod secrets;
 mod settlement;
 mod template;

@@ -43,14 +43,15 @@ nothing twice; --dry-run writes nothing and shows what would happen):
                                         (LINKBEST_POSTBACK_TOKENS[_ARN] / CALLBACK_HMAC_SECRETS[_ARN])
   ops reprocess refused --key KEY [--dry-run]
                                         one of them, by its key (LB#REFUSED#… / IGV#REFUSED#…)
-  ops reprocess not-understood [--from MS] [--to MS] [--dry-run]
+  ops reprocess not-understood [--from MS] [--to MS | --request-id ID] [--dry-run]
                                         authentic iGV callbacks whose body was not understood
-                                        (queue IGV#NOT_UNDERSTOOD; X-Timestamp range, unix ms),
-                                        read again and applied
+                                        (queue IGV#NOT_UNDERSTOOD; X-Timestamp range, unix ms, or
+                                        one by its X-Request-Id), read again and applied
   ops reprocess unlinked [--sk SK] [--dry-run]
                                         settlement changes and list rows kept under LB#UNLINKED
-                                        (all, or those whose sort key starts with SK), read again
-                                        and stored under their order
+                                        (all, or those whose sort key starts with SK: SETTLE#, LIST#
+                                        or one row's whole sort key), read again and stored under
+                                        their order
 
 Emptying a failure queue (a message is deleted only once what it stood for was accepted):
   ops redrive rule-failures --queue-url URL [--bus BUS]
@@ -319,7 +320,7 @@ async fn reprocess(
     while let Some(arg) = rest.next() {
         match *arg {
             "--dry-run" => dry_run = true,
-            "--from" | "--to" | "--key" | "--sk" => {
+            "--from" | "--to" | "--key" | "--sk" | "--request-id" => {
                 let value = rest.next().ok_or(format!("{arg} needs a value"))?;
                 named.insert(*arg, *value);
             }
@@ -415,7 +416,14 @@ async fn reprocess(
             };
             let from = named.get("--from").map_or(Ok(0), |v| ms(v))?;
             let to = named.get("--to").map_or(Ok(u64::MAX / 2), |v| ms(v))?;
-            let items = not_understood::parked(&store, from, to).await.map_err(failed)?;
+            let items = match named.get("--request-id") {
+                // One of them, by its X-Request-Id (its record's key).
+                Some(id) => {
+                    let key = (shared::keys::igv_callback_pk(id), shared::keys::CALLBACK_SK.to_owned());
+                    store.get_whole(&[key]).await.map_err(failed)?.0.into_values().collect()
+                }
+                None => not_understood::parked(&store, from, to).await.map_err(failed)?,
+            };
             let mut rows = Vec::new();
             for item in &items {
                 let key = ops::s(item, "pk");
