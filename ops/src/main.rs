@@ -419,8 +419,17 @@ async fn reprocess(
             let items = match named.get("--request-id") {
                 // One of them, by its X-Request-Id (its record's key).
                 Some(id) => {
-                    let key = (shared::keys::igv_callback_pk(id), shared::keys::CALLBACK_SK.to_owned());
-                    store.get_whole(&[key]).await.map_err(failed)?.0.into_values().collect()
+                    let key = (
+                        shared::keys::igv_callback_pk(id),
+                        shared::keys::CALLBACK_SK.to_owned(),
+                    );
+                    store
+                        .get_whole(&[key])
+                        .await
+                        .map_err(failed)?
+                        .0
+                        .into_values()
+                        .collect()
                 }
                 None => not_understood::parked(&store, from, to).await.map_err(failed)?,
             };
