@@ -40,7 +40,8 @@ fn schema() -> jsonschema::Validator {
 
 /// The registry's schema (issue #30.2): the event as a rule's target receives it.
 fn registry_schema() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(workspace_root().join("schemas/registry/order-event.draft4.json")).unwrap();
+    let text =
+        std::fs::read_to_string(workspace_root().join("schemas/registry/order-event.draft4.json")).unwrap();
     jsonschema::draft4::new(&serde_json::from_str(&text).unwrap()).expect("a valid draft 4 schema")
 }
 
@@ -56,7 +57,10 @@ fn check_contract(received: &[Received]) {
             "detail-type": event.detail_type, "source": event.source, "account": "123456789012",
             "time": "2026-12-07T00:00:00Z", "region": "us-east-1", "resources": [], "detail": event.detail});
         let errors: Vec<String> = registry.iter_errors(&envelope).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "the registry's schema: {errors:?} in {envelope}");
+        assert!(
+            errors.is_empty(),
+            "the registry's schema: {errors:?} in {envelope}"
+        );
         assert_eq!(event.bus, BUS);
         assert_eq!(
             event.source,

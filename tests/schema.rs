@@ -53,17 +53,35 @@ pub fn breaking_changes(old: &Value, new: &Value, at: &str) -> Vec<String> {
         out.push(format!("{at}: values newly restricted to an enum"));
     }
     if old.get("const") != new.get("const") && new.get("const").is_some() {
-        out.push(format!("{at}: constant changed from {} to {}", old["const"], new["const"]));
+        out.push(format!(
+            "{at}: constant changed from {} to {}",
+            old["const"], new["const"]
+        ));
     }
-    for bound in ["pattern", "minLength", "maxLength", "minItems", "maxItems", "minProperties", "minimum", "maximum"] {
+    for bound in [
+        "pattern",
+        "minLength",
+        "maxLength",
+        "minItems",
+        "maxItems",
+        "minProperties",
+        "minimum",
+        "maximum",
+    ] {
         if new.get(bound).is_some() && old.get(bound) != new.get(bound) {
-            out.push(format!("{at}: {bound} changed from {} to {}", old[bound], new[bound]));
+            out.push(format!(
+                "{at}: {bound} changed from {} to {}",
+                old[bound], new[bound]
+            ));
         }
     }
     if new["additionalProperties"] == json!(false) && old["additionalProperties"] != json!(false) {
         out.push(format!("{at}: closed to further fields"));
     }
-    let old_required: Vec<&Value> = old["required"].as_array().map(|r| r.iter().collect()).unwrap_or_default();
+    let old_required: Vec<&Value> = old["required"]
+        .as_array()
+        .map(|r| r.iter().collect())
+        .unwrap_or_default();
     for field in new["required"].as_array().into_iter().flatten() {
         if !old_required.contains(&field) {
             out.push(format!("{at}: new required field {field}"));
@@ -115,25 +133,42 @@ fn the_gate_fails_on_every_kind_of_breaking_change_and_passes_compatible_ones() 
             let v = s["properties"].as_object_mut().unwrap().remove("status").unwrap();
             s["properties"]["order_status"] = v;
         }),
-        ("narrowed type", &|s| s["properties"]["status"]["type"] = json!("string")),
-        ("narrowed enum", &|s| s["properties"]["channel"]["enum"] = json!(["push", "callback", "order_list"])),
+        ("narrowed type", &|s| {
+            s["properties"]["status"]["type"] = json!("string")
+        }),
+        ("narrowed enum", &|s| {
+            s["properties"]["channel"]["enum"] = json!(["push", "callback", "order_list"])
+        }),
         ("new required field", &|s| {
             s["properties"]["tenant"] = json!({"type": "string"});
             s["required"].as_array_mut().unwrap().push(json!("tenant"));
         }),
-        ("changed constant", &|s| s["properties"]["schema_version"] = json!({"const": 2})),
-        ("nested field removed", &|s| {
-            s["properties"]["table_key"]["properties"].as_object_mut().unwrap().remove("sk");
+        ("changed constant", &|s| {
+            s["properties"]["schema_version"] = json!({"const": 2})
         }),
-        ("stricter pattern", &|s| s["properties"]["event_id"]["pattern"] = json!("^[0-9a-f]{40}$")),
+        ("nested field removed", &|s| {
+            s["properties"]["table_key"]["properties"]
+                .as_object_mut()
+                .unwrap()
+                .remove("sk");
+        }),
+        ("stricter pattern", &|s| {
+            s["properties"]["event_id"]["pattern"] = json!("^[0-9a-f]{40}$")
+        }),
     ];
     for (what, edit) in breaking {
         assert!(!with(edit).is_empty(), "the gate let a {what} through");
     }
     let compatible: [(&str, &dyn Fn(&mut Value)); 3] = [
-        ("new optional field", &|s| s["properties"]["tenant"] = json!({"type": ["string", "null"]})),
-        ("new enum value", &|s| s["properties"]["partner"]["enum"] = json!(["linkbest", "igv", "another"])),
-        ("widened type", &|s| s["properties"]["currency"]["type"] = json!(["string", "null", "number"])),
+        ("new optional field", &|s| {
+            s["properties"]["tenant"] = json!({"type": ["string", "null"]})
+        }),
+        ("new enum value", &|s| {
+            s["properties"]["partner"]["enum"] = json!(["linkbest", "igv", "another"])
+        }),
+        ("widened type", &|s| {
+            s["properties"]["currency"]["type"] = json!(["string", "null", "number"])
+        }),
     ];
     for (what, edit) in compatible {
         assert_eq!(with(edit), Vec::<String>::new(), "the gate refused a {what}");
@@ -160,8 +195,19 @@ fn the_registrys_schema_is_the_contracts_in_the_template() {
     let detail = &registry["properties"]["detail"];
     assert_eq!(detail["required"], contract["required"]);
     assert_eq!(
-        detail["properties"].as_object().unwrap().keys().collect::<Vec<_>>(),
-        contract["properties"].as_object().unwrap().keys().collect::<Vec<_>>()
+        detail["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>(),
+        contract["properties"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .collect::<Vec<_>>()
     );
-    assert!(jsonschema::draft4::new(&registry).is_ok(), "a valid draft 4 schema");
+    assert!(
+        jsonschema::draft4::new(&registry).is_ok(),
+        "a valid draft 4 schema"
+    );
 }

@@ -119,13 +119,22 @@ fn the_runbook_names_every_alarm_and_every_metric() {
         .map(|w| w[0].trim().trim_end_matches(':').to_owned())
         .collect();
     assert!(alarms.len() >= 40, "{alarms:?}");
-    let missing: Vec<&String> = alarms.iter().filter(|a| !runbook.contains(&format!("`{a}`"))).collect();
-    assert!(missing.is_empty(), "alarms the runbook does not name: {missing:?}");
+    let missing: Vec<&String> = alarms
+        .iter()
+        .filter(|a| !runbook.contains(&format!("`{a}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "alarms the runbook does not name: {missing:?}"
+    );
     let metrics: Vec<&&str> = shared::metrics::names::ALL
         .iter()
         .filter(|m| !runbook.contains(&format!("`{m}`")))
         .collect();
-    assert!(metrics.is_empty(), "metrics the runbook does not name: {metrics:?}");
+    assert!(
+        metrics.is_empty(),
+        "metrics the runbook does not name: {metrics:?}"
+    );
 }
 
 #[test]
