@@ -87,19 +87,27 @@ export AWS_ENDPOINT_URL_EVENTBRIDGE=$url
 rie_port=$(free_port)
 api_port=$(free_port)
 log=${INVOKE_LOG:-$workdir/rie.log}
+# Every invocation is traced, as Lambda traces it with active tracing (issue #30.1): an X-Ray
+# trace header (TRACE_HEADER, else a new one) handed to the function as Lambda-Runtime-Trace-Id
+# by scripts/trace_runtime.py (the emulator does not pass one on); printed so a run can follow it
+# to the bus.
+trace=${TRACE_HEADER:-$(python3 -c 'import os,time; print(f"Root=1-{int(time.time()):08x}-{os.urandom(12).hex()};Parent={os.urandom(8).hex()};Sampled=1")')}
+printf '%s\n' "$trace" >"$workdir/trace"
 AWS_LAMBDA_FUNCTION_NAME=$fn AWS_LAMBDA_FUNCTION_TIMEOUT=$timeout AWS_LAMBDA_FUNCTION_MEMORY_SIZE=$memory \
   "$rie" --runtime-interface-emulator-address "127.0.0.1:$rie_port" \
-  --runtime-api-address "127.0.0.1:$api_port" "$root/target/$profile/$fn" >"$log" 2>&1 &
+  --runtime-api-address "127.0.0.1:$api_port" "$root/scripts/trace_runtime.py" "$workdir/trace" \
+  "$root/target/$profile/$fn" >"$log" 2>&1 &
 pids+=($!)
 wait_for_port "$rie_port" "invoke: aws-lambda-rie" "$log"
 
 echo "invoke: $resource ($fn, $profile build, timeout ${timeout}s, memory ${memory} MB) <- $event" >&2
-answer=$(python3 - "$rie_port" "$event" "$timeout" <<'PY'
+echo "invoke: trace $trace" >&2
+answer=$(python3 - "$rie_port" "$event" "$timeout" "$trace" <<'PY'
 import sys, urllib.request
-port, event, timeout = sys.argv[1], sys.argv[2], float(sys.argv[3])
+port, event, timeout, trace = sys.argv[1], sys.argv[2], float(sys.argv[3]), sys.argv[4]
 request = urllib.request.Request(
     f"http://127.0.0.1:{port}/2015-03-31/functions/function/invocations",
-    data=open(event, "rb").read(), method="POST")
+    data=open(event, "rb").read(), method="POST", headers={"X-Amzn-Trace-Id": trace})
 with urllib.request.urlopen(request, timeout=timeout + 30) as response:
     sys.stdout.write(response.read().decode("utf-8", "replace"))
 PY

@@ -120,6 +120,7 @@ function_of() {
 failed=0
 step "replaying events/ through the Lambda Runtime Interface Emulator (make invoke)"
 : >"$rundir/invoke.log"
+: >"$rundir/traces.log"
 # The pushes first, then the scheduled pulls, as in production (the feeds trail by their lag).
 events=()
 # The publisher's sample is not replayed here: the local bus must carry only what the table
@@ -145,6 +146,7 @@ for event in "${events[@]}"; do
     printf '  %-45s -> INVOKE FAILED: %s\n' "$event" "$answer"
     tail -n 20 "$rundir/invoke-last.log" | sed 's/^/    /'
   fi
+  sed -n "s|^invoke: trace \(.*\)|$event \1|p" "$rundir/invoke-last.log" >>"$rundir/traces.log"
   cat "$rundir/invoke-last.log" >>"$rundir/invoke.log"
 done
 
@@ -216,6 +218,24 @@ for detail_type, group in sorted(by_type.items()):
         print("    " + json.dumps(event, separators=(",", ":")))
 sys.exit(0 if events else 1)
 PY
+# Traces from the partner's request to the consumer (issue #30.1): the events of the pushed and
+# called-back orders carry, as their TraceHeader, the trace of the invocation that stored them.
+.venv/bin/python - "$rundir/bus.log" "$rundir/traces.log" <<'PY' || failed=1
+import json, sys
+events = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
+traces = dict(line.rstrip("\n").split(" ", 1) for line in open(sys.argv[2]) if " " in line)
+root = lambda header: next((p[5:] for p in (header or "").split(";") if p.startswith("Root=")), None)
+ok = True
+for event_file, pk in [("events/postback-1-new-push.json", "LB#ORDER#SO20261123000017"),
+                       ("events/callback-1-order-paid.json", "IGV#ORDER#1689644928115784")]:
+    sent = root(traces.get(event_file))
+    carried = [e for e in events if e["Detail"]["table_key"]["pk"] == pk and root(e.get("TraceHeader")) == sent]
+    print(f"  {pk}: {len(carried)} event(s) carry the trace of {event_file} (Root={sent})")
+    ok &= bool(sent) and bool(carried)
+traced = sum(1 for e in events if e.get("TraceHeader"))
+print(f"  {traced} of {len(events)} events carry a TraceHeader")
+sys.exit(0 if ok else 1)
+PY
 step "replay: ops republish --order SO20261123000017, then --from (this run's start) --to (now): the current events again, same ids"
 before=$(grep -c '^{' "$rundir/bus.log" || true)
 "$root/target/debug/ops" republish --order SO20261123000017 >"$rundir/republish.log" 2>>"$rundir/ops.log" || failed=1
@@ -225,6 +245,9 @@ before=$(grep -c '^{' "$rundir/bus.log" || true)
 import json, sys
 events = [json.loads(line) for line in open(sys.argv[1]) if line.startswith("{")]
 first, again = events[: int(sys.argv[2])], events[int(sys.argv[2]):]
+# A replay is a trace of its own: the same event, without the push's TraceHeader.
+for e in first:
+    e.pop("TraceHeader", None)
 seen = {json.dumps(e, sort_keys=True) for e in first}
 same = [e for e in again if json.dumps(e, sort_keys=True) in seen]
 ids = sorted({e["Detail"]["event_id"][:8] for e in again})

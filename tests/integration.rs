@@ -20,3 +20,4 @@ mod schema;
 mod secrets;
 mod settlement;
 mod template;
+mod trace;

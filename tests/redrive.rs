@@ -275,6 +275,7 @@ async fn a_replay_sends_every_version_the_bus_carried_to_one_rule() {
         },
         detail: json!({"event_id": format!("ev-{v}"), "view_version": format!("{v:020}")}).to_string(),
         sequence_number: v.to_string(),
+        trace_header: None,
     };
     let before = time::OffsetDateTime::now_utc() - time::Duration::seconds(1);
     for v in 1..=3 {

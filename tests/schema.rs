@@ -12,6 +12,9 @@
 use serde_json::{Value, json};
 use testkit::workspace_root;
 
+/// A named edit of a schema.
+type Edit<'a> = (&'a str, &'a dyn Fn(&mut Value));
+
 fn read(path: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(workspace_root().join(path)).unwrap()).unwrap()
 }
@@ -125,7 +128,7 @@ fn the_gate_fails_on_every_kind_of_breaking_change_and_passes_compatible_ones() 
         edit(&mut new);
         breaking_changes(&released, &new, "detail")
     };
-    let breaking: [(&str, &dyn Fn(&mut Value)); 8] = [
+    let breaking: [Edit; 8] = [
         ("removed field", &|s| {
             s["properties"].as_object_mut().unwrap().remove("currency");
         }),
@@ -159,7 +162,7 @@ fn the_gate_fails_on_every_kind_of_breaking_change_and_passes_compatible_ones() 
     for (what, edit) in breaking {
         assert!(!with(edit).is_empty(), "the gate let a {what} through");
     }
-    let compatible: [(&str, &dyn Fn(&mut Value)); 3] = [
+    let compatible: [Edit; 3] = [
         ("new optional field", &|s| {
             s["properties"]["tenant"] = json!({"type": ["string", "null"]})
         }),

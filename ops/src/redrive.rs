@@ -102,6 +102,7 @@ pub fn entry_of(event: &Value) -> Result<Entry, String> {
         detail_type,
         detail: event["detail"].to_string(),
         sequence_number: event["id"].as_str().unwrap_or_default().to_owned(),
+        trace_header: None,
     })
 }
 

@@ -31,3 +31,4 @@ pub mod refused;
 pub mod secret;
 pub mod store;
 pub mod tls;
+pub mod trace;

@@ -44,19 +44,28 @@ fn install<W>(writer: W)
 where
     W: for<'w> tracing_subscriber::fmt::MakeWriter<'w> + Send + Sync + 'static,
 {
+    use tracing_subscriber::Layer;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let (directive, source) = level_directive(
         std::env::var("RUST_LOG").ok().as_deref(),
         std::env::var("AWS_LAMBDA_LOG_LEVEL").ok().as_deref(),
     );
     let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
-    let installed = tracing_subscriber::fmt()
+    // The spans a line is in: inside an invocation, the runtime's `Lambda runtime invoke` span
+    // with its `requestId` and `xrayTraceId` (issue #30.1): every line carries the trace id.
+    let lines = tracing_subscriber::fmt::layer()
         .json()
         .flatten_event(true)
         .with_current_span(false)
-        .with_span_list(false)
+        .with_span_list(true)
         .with_target(true)
-        .with_env_filter(filter)
         .with_writer(writer)
+        .with_filter(filter);
+    // With active tracing, Lambda runs the X-Ray daemon and says where: the `xray` spans go there.
+    let installed = tracing_subscriber::registry()
+        .with(lines)
+        .with(crate::trace::XRayLayer::from_env())
         .try_init();
     if installed.is_ok() {
         tracing::debug!(target: "init", level = %directive, source, "log level chosen");

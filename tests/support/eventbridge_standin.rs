@@ -26,6 +26,8 @@ pub struct Received {
     pub source: String,
     pub detail_type: String,
     pub detail: Value,
+    /// The entry's X-Ray `TraceHeader`, when it had one (issue #30.1).
+    pub trace_header: Option<String>,
 }
 
 /// One event a replay sent to a rule (issue #29.7): the archived event and where it went.
@@ -206,16 +208,20 @@ async fn handle(State(inner): State<Arc<Mutex<Inner>>>, headers: HeaderMap, body
         let text = |name: &str| entry[name].as_str().unwrap_or_default().to_owned();
         let detail: Value = serde_json::from_str(&text("Detail")).unwrap_or(Value::Null);
         if inner.print {
-            println!(
-                "{}",
-                json!({"EventBusName": text("EventBusName"), "Source": text("Source"), "DetailType": text("DetailType"), "Detail": detail})
-            );
+            println!("{}", {
+                let mut line = json!({"EventBusName": text("EventBusName"), "Source": text("Source"), "DetailType": text("DetailType"), "Detail": detail});
+                if let Some(trace) = entry["TraceHeader"].as_str() {
+                    line["TraceHeader"] = trace.into();
+                }
+                line
+            });
         }
         let received = Received {
             bus: text("EventBusName"),
             source: text("Source"),
             detail_type: text("DetailType"),
             detail,
+            trace_header: entry["TraceHeader"].as_str().map(str::to_owned),
         };
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

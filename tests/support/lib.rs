@@ -22,6 +22,7 @@ pub mod secrets_standin;
 pub mod sqs_standin;
 pub mod stream_reader;
 pub mod table_def;
+pub mod xray_standin;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -12,6 +12,7 @@ use shared::handoff::publish::{BatchOutcome, Publisher, publish};
 use shared::handoff::settings::PublisherConfig;
 use shared::metrics::{self, Unit, names};
 use shared::store::Store;
+use tracing::Instrument;
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -34,7 +35,11 @@ async fn main() -> Result<(), Error> {
             retry,
             deadline: Some(deadline(event.context.deadline, margin)),
         };
-        let outcome = publish(&records, shared::VIEWS, to).await;
+        let outcome = publish(&records, shared::VIEWS, to)
+            .instrument(
+                tracing::info_span!(target: shared::trace::TARGET, "publisher", records = records.len()),
+            )
+            .await;
         report(&outcome, &event.context.request_id);
         Ok::<Value, Error>(answer(&outcome))
     }))

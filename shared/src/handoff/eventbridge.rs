@@ -5,6 +5,8 @@
 use aws_sdk_eventbridge::Client;
 use aws_sdk_eventbridge::types::PutEventsRequestEntry;
 
+use tracing::Instrument;
+
 use super::publish::{Bus, BusError, Entry};
 use crate::feed::BoxFuture;
 
@@ -36,6 +38,7 @@ impl Bus for EventBridgeBus {
                     .source(&entry.source)
                     .detail_type(entry.detail_type)
                     .detail(&entry.detail)
+                    .set_trace_header(entry.trace_header.clone())
                     .build()
             });
             let answer = self
@@ -43,6 +46,7 @@ impl Bus for EventBridgeBus {
                 .put_events()
                 .set_entries(Some(request.collect()))
                 .send()
+                .instrument(tracing::info_span!(target: crate::trace::TARGET, "EventBridge", operation = "PutEvents", entries = entries.len()))
                 .await
                 .map_err(|e| BusError(aws_sdk_eventbridge::error::DisplayErrorContext(e).to_string()))?;
             Ok(answer

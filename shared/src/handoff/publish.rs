@@ -38,6 +38,9 @@ pub struct Entry {
     pub detail: String,
     /// The record it comes from (for the answer to Lambda).
     pub sequence_number: String,
+    /// The X-Ray trace header of the write that made the version (issue #30.1), sent as the
+    /// entry's `TraceHeader` so the consumer's trace links back to the push or callback.
+    pub trace_header: Option<String>,
 }
 
 impl Entry {
@@ -146,6 +149,7 @@ pub fn entry(event: &OrderEvent, sequence_number: &str) -> Entry {
         detail_type: event.detail_type(),
         detail: serde_json::to_string(event).expect("an event always serializes"),
         sequence_number: sequence_number.to_owned(),
+        trace_header: None,
     }
 }
 
@@ -185,7 +189,8 @@ pub async fn publish(records: &[serde_json::Value], views: &[Describe], to: Publ
                             table_pk = %change.pk, previous_status = event.previous_status.as_deref(),
                             "an order entered the awaiting-delivery queue from another status: check it before fulfilment");
                     }
-                    let entry = entry(&event, &change.sequence_number);
+                    let mut entry = entry(&event, &change.sequence_number);
+                    entry.trace_header = change.new_s(crate::trace::TRACE_HEADER).map(str::to_owned);
                     if entry.size() > MAX_REQUEST_BYTES {
                         let reason = format!(
                             "the event is {} bytes, over EventBridge's {MAX_REQUEST_BYTES}",
@@ -395,6 +400,7 @@ mod tests {
             detail_type: "Order Seen",
             detail: "x".repeat(detail_bytes),
             sequence_number: format!("{n:021}"),
+            trace_header: None,
         }
     }
 

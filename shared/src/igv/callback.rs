@@ -7,6 +7,8 @@
 
 use std::time::{Duration, Instant};
 
+use tracing::Instrument;
+
 use lambda_http::http::{HeaderMap, Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
@@ -196,6 +198,7 @@ impl Callback {
                 now,
                 lambda_request_id.as_deref(),
             )
+            .instrument(tracing::info_span!(target: crate::trace::TARGET, "callback"))
             .await;
         let status = status_for(&delivery.result);
         let kept = self

@@ -6,6 +6,8 @@
 
 use std::time::Instant;
 
+use tracing::Instrument;
+
 use lambda_http::http::{Method, StatusCode, header};
 use lambda_http::{Body, Request, Response};
 use time::OffsetDateTime;
@@ -169,6 +171,7 @@ impl Postback {
                 received_at,
                 lambda_request_id.as_deref(),
             )
+            .instrument(tracing::info_span!(target: crate::trace::TARGET, "postback"))
             .await;
         let answer = answer_for(&delivery.result);
         let kept = self

@@ -211,6 +211,10 @@ pub fn change_record(change: &SettlementChange, fetched_at: OffsetDateTime) -> C
         }
     }
     if order_sn.is_some() {
+        // The trace of the run that read it, handed on with its event (issue #30.1).
+        if let Some(header) = crate::trace::current_header() {
+            item.insert(crate::trace::TRACE_HEADER.to_owned(), s(header));
+        }
         // A change of an order is an event of the hand-off: in its replay index.
         let at = changed_at(fetched_at);
         item.insert(CHANGED_DAY.to_owned(), s(changed_day_key(&at[..10], &pk)));

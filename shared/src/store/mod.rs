@@ -28,6 +28,7 @@ use aws_sdk_dynamodb::types::{
 };
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
+use tracing::Instrument;
 
 use crate::keys::{CHANGED_AT, CHANGED_DAY, PREVIOUS_STATUS, VIEW_CHANGES};
 
@@ -282,13 +283,28 @@ impl ForwardUpdate {
         values.insert(":changed_at".to_owned(), s(changed_at));
         values.insert(":zero".to_owned(), n(0));
         values.insert(":one".to_owned(), n(1));
+        // The trace of the write that made this version (issue #30.1): the publisher hands it on
+        // as the event's trace header. A version written outside a trace keeps none.
+        let header = crate::trace::current_header();
+        if let Some(header) = &header {
+            set.push_str("#trace_header = :trace_header, ");
+            values.insert(":trace_header".to_owned(), s(header));
+        }
+        names.insert("#trace_header".to_owned(), crate::trace::TRACE_HEADER.to_owned());
         if let Some(status) = self.status_attribute {
             set.push_str("#previous_status = if_not_exists(#status_before, :no_status), ");
             names.insert("#previous_status".to_owned(), PREVIOUS_STATUS.to_owned());
             names.insert("#status_before".to_owned(), status.to_owned());
             values.insert(":no_status".to_owned(), s(""));
         }
-        let expression = self.update.expression.replacen("SET ", &set, 1);
+        let mut expression = self.update.expression.replacen("SET ", &set, 1);
+        if header.is_none() {
+            // Not the trace of an older version: none.
+            match expression.find(" REMOVE ") {
+                Some(at) => expression.insert_str(at + " REMOVE ".len(), "#trace_header, "),
+                None => expression.push_str(" REMOVE #trace_header"),
+            }
+        }
         (expression, names, values)
     }
 
@@ -444,6 +460,7 @@ impl Store {
             .condition_expression(condition)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
+            .instrument(tracing::info_span!(target: crate::trace::TARGET, "DynamoDB", operation = "PutItem", table = %self.table))
             .await;
         match result {
             Ok(_) => Ok(PutOnce::Created),
@@ -515,6 +532,7 @@ impl Store {
             .transact_items(TransactWriteItem::builder().put(put).build())
             .transact_items(TransactWriteItem::builder().update(update).build())
             .send()
+            .instrument(tracing::info_span!(target: crate::trace::TARGET, "DynamoDB", operation = "TransactWriteItems", table = %self.table))
             .await;
         let cancelled = match result {
             Ok(_) => return Ok(PutWithView::Created),
@@ -573,6 +591,7 @@ impl Store {
             .set_expression_attribute_values(Some(values))
             .condition_expression(ForwardUpdate::CONDITION)
             .send()
+            .instrument(tracing::info_span!(target: crate::trace::TARGET, "DynamoDB", operation = "UpdateItem", table = %self.table))
             .await;
         match result {
             Ok(_) => Ok(ViewWrite::Updated),
@@ -757,9 +776,11 @@ mod tests {
         assert_eq!(
             expression,
             "SET #version = :version, #changed_day = :changed_day, #changed_at = :changed_at, \
-             #view_changes = if_not_exists(#view_changes, :zero) + :one, #f0 = :f0"
+             #view_changes = if_not_exists(#view_changes, :zero) + :one, #f0 = :f0 REMOVE #trace_header",
+            "outside a trace, the version keeps no trace of an older one"
         );
         assert_eq!(names["#version"], "v");
+        assert_eq!(names["#trace_header"], crate::trace::TRACE_HEADER);
         assert_eq!(values[":version"], s("1"));
         assert_eq!(
             values[":changed_day"],
