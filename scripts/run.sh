@@ -30,6 +30,7 @@ export LINKBEST_PORT=${LINKBEST_PORT:-9100}
 export BUS_PORT=${BUS_PORT:-9200}
 rundir="${TMPDIR:-/tmp}/partner-ingest-run-$(id -u)"
 mkdir -p "$rundir"
+: >"$rundir/steps.log"
 
 step_started=$(date +%s)
 run_started=$((step_started - 5))
@@ -37,6 +38,8 @@ step() {
   local now
   now=$(date +%s)
   echo "run: $* (+$((now - step_started)) s)"
+  [ -n "${rundir:-}" ] && [ -d "$rundir" ] && echo "run: $*" >>"$rundir/steps.log"
+  return 0
 }
 
 scripts/bootstrap.sh
@@ -287,6 +290,24 @@ if $once; then
     leaks=$(.venv/bin/python scripts/find_secrets_in_logs.py "$rundir/$log" local.env events) || failed=1
     echo "  $log: $leaks"
   done
+  # The README's sample output is this run's (issue #30.3): the same steps, in the same order.
+  echo "run: done" >>"$rundir/steps.log"
+  .venv/bin/python - README.md "$rundir/steps.log" "$rundir" <<'PY' || failed=1
+import re, sys
+readme, steps, rundir = open(sys.argv[1]).read(), open(sys.argv[2]).read().splitlines(), sys.argv[3]
+block = readme.split("What `make smoke` prints", 1)[1].split("```", 2)[1]
+norm = lambda line: re.sub(r"/\S*/partner-ingest-run-[0-9]+", "RUNDIR", line.replace(rundir, "RUNDIR"))
+shown = [norm(l) for l in block.splitlines() if l.startswith("run: ") and not l.startswith("run: created table")]
+ran = [norm(l) for l in steps]
+if shown == ran:
+    print("  README: its sample output has this run's steps, in order")
+else:
+    print("  README: its sample output differs from this run's steps:")
+    for a, b in zip(shown + [""] * len(ran), ran + [""] * len(shown)):
+        if a != b:
+            print(f"    README: {a!r}\n    run:    {b!r}")
+    sys.exit(1)
+PY
   step "done"
   exit "$failed"
 fi

@@ -5,6 +5,7 @@
 //!   cargo test -p integration-tests --test integration a_backfill  any test by name
 
 mod callback;
+mod docs;
 mod events;
 mod faults;
 mod handoff;

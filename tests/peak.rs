@@ -1,6 +1,6 @@
 //! A festival's midnight, scaled to what this machine allows, through a proxy that throttles any
 //! partition key past a per-partition budget scaled the same way, exactly as DynamoDB answers a
-//! hot partition (issue #27, README "Capacity"): with the bundle's keys nothing is throttled and
+//! hot partition (issue #27, docs/design.md ("Capacity")): with the bundle's keys nothing is throttled and
 //! every order ends stored once with its last status; with the key design before #27 (every
 //! `changes` and `queue` key without its shard) the same load is throttled.
 //!

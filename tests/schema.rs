@@ -5,7 +5,7 @@
 //! The gate compares `schemas/order-event.v1.json` with the last released one, kept in
 //! `schemas/released/`. Breaking (the gate fails): a field removed or renamed, a type or an enum
 //! narrowed, a constant changed, a new required field, a pattern or a bound changed or added, an
-//! object closed to further fields. Compatible (what a consumer must tolerate, README "Hand-off"):
+//! object closed to further fields. Compatible (what a consumer must tolerate, docs/consumers.md ("Hand-off")):
 //! a new optional field, a new enum value, a type widened. A breaking change is a new
 //! `schema_version` in a new file, published beside the old one — never an edit of v1.
 

@@ -104,13 +104,12 @@ fn the_alarm_widget_shows_every_alarm_of_the_template() {
     assert_eq!(shown, alarms);
 }
 
-/// The operator's runbook (the README's Operations section) names every alarm of the template
+/// The operator's runbook (docs/operators.md) names every alarm of the template
 /// (what it means, the first check, the command) and every metric the functions emit.
 #[test]
 fn the_runbook_names_every_alarm_and_every_metric() {
     let template = template();
-    let readme = std::fs::read_to_string(testkit::workspace_root().join("README.md")).unwrap();
-    let runbook = &readme[readme.find("## Operations").expect("an Operations section")..];
+    let runbook = std::fs::read_to_string(testkit::workspace_root().join("docs/operators.md")).unwrap();
     let alarms: Vec<String> = template
         .lines()
         .collect::<Vec<_>>()
@@ -348,7 +347,7 @@ fn routes_and_schedules_target_the_alias_and_rollback_alarms_watch_the_new_versi
     );
 }
 
-/// A festival's midnight (README "Capacity"): first attempts per second the defaults must admit.
+/// A festival's midnight (docs/design.md ("Capacity")): first attempts per second the defaults must admit.
 const PEAK_PUSHES: f64 = 2_000.0;
 const PEAK_CALLBACKS: f64 = 500.0;
 /// At every layer that allows it.
@@ -363,7 +362,7 @@ const ACCOUNT_CONCURRENCY: f64 = 1_000.0;
 const UNRESERVED_MINIMUM: f64 = 100.0;
 const SCALING_PER_10_S: f64 = 1_000.0;
 const PARTITION_WRITE_UNITS: f64 = 1_000.0;
-/// Assumptions, stated in the README's Capacity: a slow warm delivery takes 0.1 s (the bench
+/// Assumptions, stated in docs/design.md ("Capacity"): a slow warm delivery takes 0.1 s (the bench
 /// measures ~20 ms); a push or callback writes 4 units (a transaction of two items under 1 KB, as
 /// the cost test measures); a batch of 100 sends its 10 PutEvents requests together, 50 ms
 /// each, plus as long again for Lambda's hand-over: 100 events per 100 ms (the bench measures it).

@@ -16,7 +16,7 @@ use shared::store::Store;
 
 /// `ops --help`.
 const HELP: &str = "\
-ops: the operator's command for the partner-ingest table (see the README, Operations).
+ops: the operator's command for the partner-ingest table (docs/operators.md).
 
 Environment: TABLE_NAME (the table), AWS credentials and region as the AWS CLI reads them;
 AWS_ENDPOINT_URL_DYNAMODB for a local table. Commands that act as a function also read that

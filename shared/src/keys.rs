@@ -1,4 +1,4 @@
-//! The single-table key design (see the README's "Data model").
+//! The single-table key design (see docs/design.md ("Data model")).
 //!
 //! Every item has a string partition key `pk` and sort key `sk`. The partition key is a fixed
 //! prefix naming the item type followed by the partner's id. No prefix is a prefix of another, so

@@ -115,7 +115,7 @@ pub struct BatchOutcome {
     pub deadline_reached: bool,
     /// Events of orders entering the awaiting-delivery queue from another status (not a first
     /// status): genuine when a status came before payment, but also what a re-signed retry of a
-    /// status-1 callback never stored before a later status looks like (README "Hand-off",
+    /// status-1 callback never stored before a later status looks like (docs/consumers.md ("Hand-off"),
     /// the residual risk); counted and alarmed so a person looks before fulfilment.
     pub awaiting_after_other_status: usize,
     pub put_events_requests: usize,

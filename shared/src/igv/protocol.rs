@@ -4,7 +4,7 @@
 //! The platform POSTs `{createdAt, orderId, orderNum, sellerOrderStatus, buyerId}` with
 //! `X-Request-Id`, `X-Timestamp` (unix ms) and `X-Signature` =
 //! `hex(HMAC-SHA256(key = secret, message = X-Timestamp + X-Request-Id + secret))`. The body is
-//! not signed. See the README's "Partner protocol notes" for every decision taken here.
+//! not signed. See docs/partners.md ("Partner protocol notes") for every decision taken here.
 
 use std::time::Duration;
 
