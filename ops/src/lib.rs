@@ -197,6 +197,29 @@ impl Ops {
         }
     }
 
+    /// Every item of one of `item_types` that `filter` keeps, `projection` of it: a scan, for the
+    /// one-time migrations only (every other read of `ops` is a query or a key read).
+    async fn scan_types(&self, item_types: &[&str], filter: &str, projection: &str) -> OpsResult<Vec<Item>> {
+        let names: Vec<String> = (0..item_types.len()).map(|i| format!(":t{i}")).collect();
+        let types: Vec<String> = names.iter().map(|n| format!("item_type = {n}")).collect();
+        let mut request = self
+            .client
+            .scan()
+            .table_name(&self.table)
+            .filter_expression(format!("({}) AND {filter}", types.join(" OR ")))
+            .projection_expression(projection);
+        for (name, value) in names.iter().zip(item_types) {
+            request = request.expression_attribute_values(name, AttributeValue::S((*value).to_owned()));
+        }
+        request
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Result<_, _>>()
+            .await
+            .map_err(err)
+    }
+
     /// Every item a query of the table finds (all pages, through the SDK's paginator).
     async fn query(&self, request: QueryFluentBuilder) -> OpsResult<Vec<Item>> {
         request
@@ -217,22 +240,13 @@ impl Ops {
     /// live functions, changes nothing twice. Returns (views without it, views migrated); with
     /// `dry_run`, nothing is written.
     pub async fn migrate_views(&self, dry_run: bool) -> OpsResult<(usize, usize)> {
-        let mut request = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression("(item_type = :l OR item_type = :i) AND attribute_not_exists(view_changes)")
-            .projection_expression("pk, sk");
-        for (name, value) in [(":l", "linkbest_order"), (":i", "igv_order")] {
-            request = request.expression_attribute_values(name, AttributeValue::S(value.to_owned()));
-        }
-        let views: Vec<Item> = request
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(err)?;
+        let views = self
+            .scan_types(
+                &["linkbest_order", "igv_order"],
+                "attribute_not_exists(view_changes)",
+                "pk, sk",
+            )
+            .await?;
         let mut migrated = 0;
         for view in views.iter().filter(|_| !dry_run) {
             let result = self
@@ -266,25 +280,13 @@ impl Ops {
     /// its queue. Returns (records without them, records migrated); with `dry_run`, nothing is
     /// written.
     pub async fn migrate_deliveries(&self, dry_run: bool) -> OpsResult<(usize, usize)> {
-        let mut request = self
-            .client
-            .scan()
-            .table_name(&self.table)
-            .filter_expression(
-                "(item_type = :p OR item_type = :c) AND attribute_not_exists(delivery_of) \
-                 AND attribute_not_exists(queue_pk)",
+        let records = self
+            .scan_types(
+                &[PUSH_ITEM_TYPE, CALLBACK_ITEM_TYPE],
+                "attribute_not_exists(delivery_of) AND attribute_not_exists(queue_pk)",
+                "pk, sk, item_type, order_sn, order_id, push_id, request_id, received_at",
             )
-            .projection_expression("pk, sk, item_type, order_sn, order_id, push_id, request_id, received_at");
-        for (name, value) in [(":p", PUSH_ITEM_TYPE), (":c", CALLBACK_ITEM_TYPE)] {
-            request = request.expression_attribute_values(name, AttributeValue::S(value.to_owned()));
-        }
-        let records: Vec<Item> = request
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Result<_, _>>()
-            .await
-            .map_err(err)?;
+            .await?;
         let mut migrated = 0;
         for record in records.iter().filter(|_| !dry_run) {
             let (pk, received) = (s(record, "pk"), s(record, "received_at"));

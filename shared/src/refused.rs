@@ -282,6 +282,27 @@ pub async fn reprocess(
     Ok(done)
 }
 
+/// A conditional update's outcome: applied (`true`), or its condition did not hold (`false`).
+fn applied<T, R>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<UpdateItemError, R>>,
+) -> Result<bool, StoreError>
+where
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(e)
+            if matches!(
+                e.as_service_error(),
+                Some(UpdateItemError::ConditionalCheckFailedException(_))
+            ) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(StoreError::sdk("UpdateItem", e)),
+    }
+}
+
 /// `<YYYY-MM-DDTHH>`: the UTC hour a counter counts.
 fn hour(at: OffsetDateTime) -> String {
     changed_at(at)[..13].to_owned()
@@ -406,18 +427,7 @@ impl Store {
             .expression_attribute_values(":type", s("refused_counter"))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::sdk("UpdateItem", e)),
-        }
+        applied(result)
     }
 
     /// The kept refused deliveries of `source` still waiting to be re-run, received in
@@ -495,18 +505,7 @@ impl Store {
             .expression_attribute_values(":at", s(crate::store::timestamp(OffsetDateTime::now_utc())))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e)
-                if matches!(
-                    e.as_service_error(),
-                    Some(UpdateItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(false)
-            }
-            Err(e) => Err(StoreError::sdk("UpdateItem", e)),
-        }
+        applied(result)
     }
 }
 
