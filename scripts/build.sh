@@ -15,15 +15,13 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$PWD/target/deploy}
 scripts/bootstrap.sh
 export PATH="$(pwd)/.venv/bin:$PATH" SAM_CLI_TELEMETRY=0
 
-echo "== cargo lambda build --release --arm64 (into $CARGO_TARGET_DIR)" >&2
-cargo lambda build --release --arm64 --locked
-
-# The operator's command, released beside the functions (issue #29.5): the same cross build, so it
-# reuses every dependency the functions compiled; a Linux arm64 executable for an operator's
-# shell in AWS (CloudShell, a bastion) in target/deploy/dist/. For the operator's own machine:
-# `make install-ops` (a release build for this machine, installed into ~/.local/bin).
-echo "== cargo lambda build --release --arm64 -p ops (the operator's command)" >&2
-cargo lambda build --release --arm64 --locked -p ops
+# The four functions and the operator's command (issue #29.5) in one build: one feature
+# resolution, so `shared` and the runtime crates are compiled once for all of them; `ops` is a
+# Linux arm64 executable for an operator's shell in AWS (CloudShell, a bastion), copied to
+# target/deploy/dist/. For the operator's own machine: `make install-ops`.
+echo "== cargo lambda build --release --arm64 (functions and ops, into $CARGO_TARGET_DIR)" >&2
+cargo lambda build --release --arm64 --locked \
+  -p postback -p callback -p linkbest-sync -p publisher -p ops
 mkdir -p "$CARGO_TARGET_DIR/dist"
 cp "$CARGO_TARGET_DIR/lambda/ops/bootstrap" "$CARGO_TARGET_DIR/dist/ops-linux-arm64"
 
