@@ -24,9 +24,7 @@ wait_for_port() {
 # `make run`, `make smoke` and `make invoke` share its artifacts (built separately, the functions'
 # dependencies get another feature set and are compiled again).
 debug_build() {
-  # The benchmarks' binaries are not part of it (bench/run.sh builds them in release; clippy still
-  # checks them and `cargo test` runs their unit tests): four fewer debug links of the AWS SDK.
-  cargo build --quiet --locked --workspace --bins --tests --exclude bench --exclude hello
+  cargo build --quiet --locked --workspace --bins --tests
 }
 
 # AWS's Lambda Runtime Interface Emulator for this machine, from the aws-sam-cli wheel in .venv.
