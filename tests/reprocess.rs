@@ -233,13 +233,33 @@ async fn what_is_kept_is_bounded_by_size_by_hour_and_by_kind() {
         max_bytes: 400,
         max_per_hour: 3,
     };
-    let live = callback(&table, OLD, keep);
-    // Five different forged callbacks in one hour: three kept, the rest counted, all answered 401.
+    // Through a proxy that counts DynamoDB's requests: past the cap a flood costs none.
+    let proxy = testkit::proxy::FaultyProxy::start(&testkit::endpoint()).await;
+    let counted = testkit::client_via(&proxy.endpoint(), &table.store_config()).await;
+    let config = CallbackConfig {
+        store: table.store_config(),
+        secrets: vec![Secret::new(OLD)].into(),
+        max_age: Some(Duration::from_secs(300)),
+        max_body_bytes: DEFAULT_CALLBACK_MAX_BODY_BYTES,
+        refused: keep,
+    };
+    let live = Callback::new(Store::from_config(counted, &config.store), &config);
+    // Forged callbacks in one hour: three kept, the rest counted, all answered 401.
     for i in 0..5 {
         let request = signed_callback(NEW, &format!("rid-flood-{i}"), now_ms, "42", "1");
         assert_eq!(live.handle_at(request, at_ms(now_ms)).await.status(), 401);
     }
     assert_eq!(table.refused().await.len(), 3, "the hourly cap");
+    let before = proxy.forwarded();
+    for i in 5..50 {
+        let request = signed_callback(NEW, &format!("rid-flood-{i}"), now_ms, "42", "1");
+        assert_eq!(live.handle_at(request, at_ms(now_ms)).await.status(), 401);
+    }
+    assert_eq!(
+        proxy.forwarded(),
+        before,
+        "past the cap, a flood makes no DynamoDB request"
+    );
     // The next hour has its own count.
     let later = now_ms + 3_600_000;
     let request = signed_callback(NEW, "rid-next-hour", later, "42", "1");

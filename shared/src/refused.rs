@@ -325,12 +325,29 @@ impl Store {
             return Kept::TooLarge;
         }
         let expires = refused.received_at.unix_timestamp() + i64::from(keep.days) * 86_400;
+        // Past the cap, a flood costs no request: once this process saw the hour full, the rest of
+        // its refusals are counted without asking DynamoDB (a failed condition bills a unit too).
+        let full = format!("{}#{}", source.counter_pk, hour(refused.received_at));
+        let seen_full = |store: &Store| {
+            store
+                .refused_cap_reached
+                .lock()
+                .is_ok_and(|reached| reached.as_deref() == Some(full.as_str()))
+        };
+        if seen_full(self) {
+            return Kept::OverHourlyCap;
+        }
         match self
             .count_refused(source, keep, refused.received_at, expires)
             .await
         {
             Ok(true) => {}
-            Ok(false) => return Kept::OverHourlyCap,
+            Ok(false) => {
+                if let Ok(mut reached) = self.refused_cap_reached.lock() {
+                    *reached = Some(full);
+                }
+                return Kept::OverHourlyCap;
+            }
             Err(e) => return Kept::Failed(e.to_string()),
         }
         let mut header_parts: Vec<String> = refused.headers.iter().map(|(k, v)| format!("{k}:{v}")).collect();

@@ -101,6 +101,9 @@ pub struct Store {
     record_ttl: Option<Duration>,
     /// Transactions tried again after a `TransactionConflict`, since this store was built.
     conflicts_retried: Arc<AtomicU64>,
+    /// The `<counter key>#<hour>` whose cap of kept refused deliveries this process saw reached
+    /// ([`crate::refused`]): the rest of that hour's refusals make no DynamoDB request.
+    pub(crate) refused_cap_reached: Arc<std::sync::Mutex<Option<String>>>,
 }
 
 impl Store {
@@ -111,6 +114,7 @@ impl Store {
             record_ttl: (record_ttl_days > 0)
                 .then(|| Duration::from_secs(u64::from(record_ttl_days) * 86_400)),
             conflicts_retried: Arc::new(AtomicU64::new(0)),
+            refused_cap_reached: Arc::default(),
         }
     }
 
